@@ -1,0 +1,447 @@
+"""The training engine: ``fit`` one model, ``fit_many`` K models side by side. One loop.
+
+Why it is fast: the whole dataset sits on the device for the whole run; each epoch draws a
+permutation on the device; a batch is an index into resident tensors (no DataLoader, no
+per-batch host-to-device copy); augmentation runs on device tensors; losses and accuracies
+accumulate on the device and are read back once per epoch. On CUDA it adds bf16 autocast,
+channels_last for convolutions, fused optimizers and, on long runs, torch.compile. K models
+of one architecture train in one launch with torch.func (see ``trainee.py``).
+
+Why it is reproducible: every random draw of a run (data order, augmentation, dropout) comes
+from the run's seed, and checkpoints carry the generators, so a resumed run continues exactly
+where an uninterrupted one would be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from genbench.errors import ConfigError, GenbenchError
+from genbench.training.augment import augment_batch
+from genbench.training.config import TrainConfig
+from genbench.training.result import RunResult
+from genbench.training.trainee import SingleTrainee, StackedTrainee, State, Trainee, vmappable
+
+EVAL_BATCH = 1024
+COMPILE_MIN_STEPS = 2000
+
+
+class NonFiniteLossError(GenbenchError):
+    """The loss became NaN or infinite. ``last_good_state`` holds the weights at the start of
+    the epoch in which it happened (the model is restored to them)."""
+
+    def __init__(self, message: str, epoch: int, step: int, model_index: int,
+                 last_good_state: State) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.model_index = epoch, step, model_index
+        self.last_good_state = last_good_state
+
+
+@dataclass
+class _Data:
+    """Resident training/test tensors: x float (N, C, H, W); y (K, N), one row per model."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+def _as_float_images(ds, device: torch.device, what: str) -> torch.Tensor:
+    x = ds.x
+    if not torch.is_floating_point(x):
+        raise ConfigError(f"fit: {what} images of '{getattr(ds, 'name', '?')}' are {x.dtype}; "
+                          "preprocess them to float first (genbench.data.preprocess)")
+    return x.to(device=device, dtype=torch.float32)
+
+
+def _labels(ds, k: int, labels: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+    if labels is None:
+        return ds.y.to(device).long().expand(k, -1)
+    labels = torch.as_tensor(labels).to(device).long()
+    if labels.shape != (k, len(ds.y)):
+        raise ConfigError(f"fit_many: labels must have shape (K={k}, N={len(ds.y)}), "
+                          f"got {tuple(labels.shape)}")
+    return labels
+
+
+def _autocast(device: torch.device, config: TrainConfig) -> contextlib.AbstractContextManager:
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _optimizer(params: list[torch.Tensor], config: TrainConfig,
+               device: torch.device) -> torch.optim.Optimizer:
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, **fused)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Fix the global generator (dropout draws from it) without disturbing the caller's."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@torch.no_grad()
+def _evaluate(trainee: Trainee, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+              device: torch.device, keep_probs: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Mean loss (K,), accuracy (K,) and optionally probabilities (K, N, C) of every model on
+    a set shared by all models, with labels y (K, N). Eval mode, chunked."""
+    trainee.train(False)
+    loss_sum = torch.zeros(y.shape[0], device=device)
+    correct = torch.zeros(y.shape[0], device=device)
+    probs = []
+    for start in range(0, x.shape[0], EVAL_BATCH):
+        xb, yb = x[start:start + EVAL_BATCH], y[:, start:start + EVAL_BATCH]
+        with _autocast(device, config):
+            logits = trainee.forward(xb, shared=True).float()
+        loss_sum += F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").sum(1)
+        correct += (logits.argmax(-1) == yb).sum(1)
+        if keep_probs:
+            probs.append(logits.softmax(-1).cpu())
+    n = max(x.shape[0], 1)
+    return loss_sum / n, correct / n, (torch.cat(probs, 1) if keep_probs else None)
+
+
+def _global_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_global_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"].cpu())
+    if "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def _to_cpu(state: State) -> State:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+class _Loop:
+    """The training loop over K models that share a data set, a config and a schedule."""
+
+    def __init__(self, trainee: Trainee, train: _Data, test: _Data | None, config: TrainConfig,
+                 seeds: Sequence[int], device: torch.device, names: Sequence[str],
+                 progress: bool | None) -> None:
+        self.trainee, self.train, self.test, self.config = trainee, train, test, config
+        self.device, self.k = device, trainee.k
+        self.gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+        self.opt = _optimizer(trainee.parameters(), config, device)
+        n = train.x.shape[0]
+        self.results = [
+            RunResult(config=config.to_dict(), model=names[i], seed=seeds[i], n_train=n,
+                      n_test=0 if test is None else test.x.shape[0]) for i in range(self.k)]
+        self.active = [True] * self.k
+        self.final_states: list[State | None] = [None] * self.k
+        self.epoch, self.step, self.elapsed = 0, 0, 0.0
+        self.progress = progress
+        if config.keep_weights:
+            for i, r in enumerate(self.results):
+                r.init_state = _to_cpu(trainee.model_state(i))
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        blob = {"trainee": self.trainee.state(), "opt": self.opt.state_dict(),
+                "gens": [g.get_state() for g in self.gens], "epoch": self.epoch,
+                "step": self.step, "elapsed": self.elapsed, "active": self.active,
+                "results": [r.to_json() for r in self.results],
+                "final_states": self.final_states, "rng": _global_rng_state(self.device)}
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+
+    def restore(self, path: Path) -> None:
+        blob = torch.load(path, map_location=self.device, weights_only=False)
+        self.trainee.load(blob["trainee"])
+        self.opt.load_state_dict(blob["opt"])
+        for g, s in zip(self.gens, blob["gens"]):
+            g.set_state(s.cpu() if g.device.type == "cpu" else s)
+        self.epoch, self.step, self.elapsed = blob["epoch"], blob["step"], blob["elapsed"]
+        self.active, self.final_states = blob["active"], blob["final_states"]
+        self.results = [RunResult.from_json(t) for t in blob["results"]]
+        _set_global_rng_state(blob["rng"], self.device)
+
+    # -- one epoch -----------------------------------------------------------------------------
+    def _batches(self) -> Iterator[torch.Tensor]:
+        n, b = self.train.x.shape[0], self.config.batch_size
+        perms = torch.stack([torch.randperm(n, generator=g, device=self.device)
+                             for g in self.gens])
+        for start in range(0, n, b):
+            yield perms[:, start:start + b]
+
+    def _epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train one epoch; return the epoch's mean loss and online accuracy per model."""
+        cfg, x, y = self.config, self.train.x, self.train.y
+        lr = cfg.lr * cfg.lr_decay ** self.epoch
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.trainee.train(True)
+        loss_sum = torch.zeros(self.k, device=self.device)
+        correct = torch.zeros(self.k, device=self.device)
+        first_bad = torch.full((self.k,), -1, device=self.device, dtype=torch.long)
+        for idx in self._batches():
+            xb, yb = x[idx], y.gather(1, idx)
+            if cfg.augment.active:
+                xb = torch.stack([augment_batch(xb[i], cfg.augment, g)
+                                  for i, g in enumerate(self.gens)])
+            with _autocast(self.device, cfg):
+                logits = self.trainee.forward(xb).float()
+            losses = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)
+            self.opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            self.opt.step()
+            losses = losses.detach()
+            bad = ~torch.isfinite(losses) & (first_bad < 0)
+            first_bad = torch.where(bad, self.step, first_bad)
+            loss_sum += losses * idx.shape[1]
+            correct += (logits.detach().argmax(-1) == yb).sum(1)
+            self.step += 1
+        self._check_finite(first_bad)
+        n = x.shape[0]
+        return loss_sum / n, correct / n
+
+    def _check_finite(self, first_bad: torch.Tensor) -> None:
+        for i, s in enumerate(first_bad.tolist()):
+            if s >= 0 and self.active[i]:
+                self.trainee.load(self._epoch_start)
+                raise NonFiniteLossError(
+                    f"training loss became non-finite at epoch {self.epoch + 1}, step {s + 1} "
+                    f"(model {i}, seed {self.results[i].seed}); the weights were restored to "
+                    "the start of that epoch: lower the learning rate or check the inputs",
+                    epoch=self.epoch + 1, step=s + 1, model_index=i,
+                    last_good_state=_to_cpu(self._epoch_start))
+
+    # -- stopping ------------------------------------------------------------------------------
+    def _met(self, loss: float, acc: float) -> bool:
+        cfg = self.config
+        if cfg.stop == "train_acc":
+            return acc >= cfg.stop_target
+        if cfg.stop == "loss":
+            return loss <= cfg.stop_target
+        return False
+
+    def _confirmed(self, candidates: list[int]) -> set[int]:
+        """A fit counts only once a full evaluation pass on the training set confirms it."""
+        if not self.config.confirm_fit:
+            return set(candidates)
+        loss, acc, _ = _evaluate(self.trainee, self.train.x, self.train.y, self.config,
+                                 self.device)
+        return {i for i in candidates if self._met(loss[i].item(), acc[i].item())}
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self, checkpoint: Path | None) -> list[RunResult]:
+        cfg = self.config
+        if checkpoint is not None and checkpoint.exists():
+            self.restore(checkpoint)
+        bar = tqdm(total=cfg.max_epochs, initial=self.epoch, unit="epoch", leave=False,
+                   disable=None if self.progress is None else not self.progress)
+        while self.epoch < cfg.max_epochs and any(self.active):
+            t0 = time.perf_counter()
+            self._epoch_start = self.trainee.state()
+            loss, acc = self._epoch()
+            self.epoch += 1
+            loss_l, acc_l = loss.tolist(), acc.tolist()
+            self.elapsed += time.perf_counter() - t0
+            candidates = [i for i in range(self.k)
+                          if self.active[i] and self._met(loss_l[i], acc_l[i])]
+            stopped = self._confirmed(candidates) if candidates else set()
+            last = self.epoch == cfg.max_epochs
+            evaluate = self.epoch % cfg.eval_every == 0 or last or bool(stopped)
+            self._record(loss_l, acc_l, evaluate)
+            for i in stopped:
+                r = self.results[i]
+                r.fitted, r.fit_epoch, r.fit_step, r.fit_seconds = (
+                    True, self.epoch, self.step, self.elapsed)
+                self._finish(i)
+            if last:
+                for i in range(self.k):
+                    if self.active[i]:
+                        self._finish(i)
+            bar.update(1)
+            bar.set_postfix(loss=f"{min(loss_l):.4f}", acc=f"{max(acc_l):.4f}")
+            if checkpoint is not None:
+                self.save(checkpoint)
+        bar.close()
+        self._finalize()
+        return self.results
+
+    def _record(self, loss: list[float], acc: list[float], evaluate: bool) -> None:
+        test = train_eval = None
+        if evaluate and self.test is not None:
+            test = _evaluate(self.trainee, self.test.x, self.test.y, self.config, self.device)
+        if evaluate and self.config.keep_train_eval:
+            train_eval = _evaluate(self.trainee, self.train.x, self.train.y, self.config,
+                                   self.device)
+        lr = self.config.lr * self.config.lr_decay ** (self.epoch - 1)
+        for i, r in enumerate(self.results):
+            if not self.active[i]:
+                continue
+            c = r.curves
+            c["epoch"].append(self.epoch)
+            c["step"].append(self.step)
+            c["seconds"].append(self.elapsed)
+            c["lr"].append(lr)
+            c["train_loss"].append(loss[i])
+            c["train_acc"].append(acc[i])
+            c["test_loss"].append(None if test is None else test[0][i].item())
+            c["test_acc"].append(None if test is None else test[1][i].item())
+            c["train_eval_loss"].append(None if train_eval is None else train_eval[0][i].item())
+            c["train_eval_acc"].append(None if train_eval is None else train_eval[1][i].item())
+
+    def _finish(self, i: int) -> None:
+        self.active[i] = False
+        r = self.results[i]
+        r.epochs, r.steps, r.seconds = self.epoch, self.step, self.elapsed
+        self.final_states[i] = _to_cpu(self.trainee.model_state(i))
+
+    def _finalize(self) -> None:
+        """Final metrics of each model at its own stopping point, from full evaluations; the
+        trainee is left holding every model's final state."""
+        self.trainee.load(_stack_states(self.final_states, self.device))
+        train = _evaluate(self.trainee, self.train.x, self.train.y, self.config, self.device)
+        test = None if self.test is None else _evaluate(
+            self.trainee, self.test.x, self.test.y, self.config, self.device,
+            keep_probs=self.config.keep_test_probs)
+        for i, r in enumerate(self.results):
+            r.final = {"train_loss": train[0][i].item(), "train_acc": train[1][i].item()}
+            if test is not None:
+                r.final.update(test_loss=test[0][i].item(), test_acc=test[1][i].item())
+                if test[2] is not None:
+                    r.test_probs = test[2][i]
+            if self.config.keep_weights:
+                r.final_state = self.final_states[i]
+
+
+def _stack_states(states: Sequence[State | None], device: torch.device) -> State:
+    """One state for the trainee from per-model states: the state itself for K = 1, else
+    each tensor stacked along a leading K dimension."""
+    if any(s is None for s in states):
+        raise RuntimeError("a model finished without a final state")
+    if len(states) == 1:
+        return {n: t.to(device) for n, t in states[0].items()}
+    return {n: torch.stack([s[n] for s in states]).to(device) for n in states[0]}
+
+
+def _prepare(model: nn.Module, device: torch.device) -> nn.Module:
+    model = model.to(device)
+    if device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _maybe_compile(model: nn.Module, config: TrainConfig, n: int,
+                   device: torch.device) -> nn.Module | None:
+    steps = config.max_epochs * math.ceil(n / config.batch_size)
+    wanted = config.compile == "on" or (
+        config.compile == "auto" and device.type == "cuda" and steps >= COMPILE_MIN_STEPS)
+    return torch.compile(model) if wanted else None
+
+
+def _device(ds, device: torch.device | str | None) -> torch.device:
+    return torch.device(device) if device is not None else ds.x.device
+
+
+def fit(model: nn.Module, train, config: TrainConfig, test=None, *,
+        device: torch.device | str | None = None, checkpoint: str | Path | None = None,
+        progress: bool | None = None, name: str = "", labels: torch.Tensor | None = None
+        ) -> RunResult:
+    """Train ``model`` on ``train`` (an ArrayDataset with float images) under ``config``.
+
+    The model is trained in place and left at its final state. ``test``, if given, is
+    evaluated every ``config.eval_every`` epochs. ``checkpoint``: a file written after every
+    epoch; if it exists when fit starts, the run resumes from it and ends exactly as an
+    uninterrupted run would. ``labels`` overrides ``train.y`` (shape (N,)).
+    """
+    dev = _device(train, device)
+    model = _prepare(model, dev)
+    with _seeded(config.seed, dev):
+        train_data = _Data(_as_float_images(train, dev, "training"), _labels(
+            train, 1, None if labels is None else torch.as_tensor(labels)[None], dev))
+        test_data = None if test is None else _Data(_as_float_images(test, dev, "test"),
+                                                    _labels(test, 1, None, dev))
+        compiled = _maybe_compile(model, config, train_data.x.shape[0], dev)
+        loop = _Loop(SingleTrainee(model, compiled), train_data, test_data, config,
+                     [config.seed], dev, [name or type(model).__name__], progress)
+        return loop.run(None if checkpoint is None else Path(checkpoint))[0]
+
+
+def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None, *,
+             seeds: Sequence[int] | None = None, labels: torch.Tensor | None = None,
+             device: torch.device | str | None = None, strategy: str = "auto",
+             progress: bool | None = None, name: str = "") -> list[RunResult]:
+    """Train K models of one architecture side by side, each with its own seed (data order,
+    augmentation, dropout) and optionally its own labels ((K, N) ``labels``); each stops on
+    its own stop rule. Results equal K sequential ``fit`` calls with the same seeds.
+
+    strategy: "vmap" stacks the K models and trains them in one vectorized launch
+    (torch.func); "sequential" trains them one after the other; "auto" picks vmap on CUDA
+    and sequential on the CPU, where training is compute-bound and vmap is measured slower,
+    and for models with BatchNorm (whose running statistics vmap cannot batch).
+    """
+    k = len(models)
+    if k == 0:
+        raise ConfigError("fit_many: models must hold at least one model")
+    seeds = list(seeds) if seeds is not None else [config.seed + i for i in range(k)]
+    if len(seeds) != k:
+        raise ConfigError(f"fit_many: seeds has {len(seeds)} entries for {k} models")
+    if strategy not in ("auto", "vmap", "sequential"):
+        raise ConfigError(f"fit_many: strategy={strategy!r}; allowed: auto, vmap, sequential")
+    dev = _device(train, device)
+    if strategy == "auto":
+        strategy = "vmap" if dev.type == "cuda" and vmappable(models[0]) else "sequential"
+    if strategy == "sequential":
+        return [fit(m, train, config.replace(seed=s), test, device=dev, progress=progress,
+                    name=name, labels=None if labels is None else labels[i])
+                for i, (m, s) in enumerate(zip(models, seeds))]
+    if not vmappable(models[0]):
+        raise ConfigError("fit_many: strategy='vmap' cannot train models with BatchNorm "
+                          "(running statistics); use strategy='sequential'")
+    models = [m.to(dev) for m in models]
+    with _seeded(seeds[0], dev):
+        train_data = _Data(_as_float_images(train, dev, "training"),
+                           _labels(train, k, labels, dev))
+        test_data = None if test is None else _Data(_as_float_images(test, dev, "test"),
+                                                    _labels(test, k, None, dev))
+        loop = _Loop(StackedTrainee(list(models)), train_data, test_data, config, seeds, dev,
+                     [name or type(models[0]).__name__] * k, progress)
+        results = loop.run(None)
+    for m, state in zip(models, loop.final_states):
+        m.load_state_dict({n: t.to(dev) for n, t in state.items()})
+    return results
+
+
+def evaluate(model: nn.Module, ds, config: TrainConfig | None = None, *,
+             device: torch.device | str | None = None, keep_probs: bool = False
+             ) -> dict[str, float | torch.Tensor]:
+    """Loss and accuracy of ``model`` on a whole dataset in eval mode (and, on request, the
+    per-sample probabilities), through the same evaluation path the engine uses."""
+    dev = _device(ds, device)
+    model = model.to(dev)
+    loss, acc, probs = _evaluate(SingleTrainee(model), _as_float_images(ds, dev, "evaluation"),
+                                 ds.y.to(dev).long()[None], config or TrainConfig(), dev,
+                                 keep_probs)
+    out: dict[str, float | torch.Tensor] = {"loss": loss.item(), "acc": acc.item()}
+    if probs is not None:
+        out["probs"] = probs[0]
+    return out
