@@ -1,0 +1,305 @@
+"""Claim records, tolerance checks, and the results ledger (JSON lines).
+
+A *claim record* is what one run of one claim at one scale measured: every check with its
+measured value, the paper's value and the tolerance, plus where and how it ran (device,
+seconds, library versions, git commit, sizes, seeds) and the curves its figures need. Records
+are appended to the *ledger*, ``results/ledger.jsonl`` by default, one JSON object per line;
+``genbench report`` renders the latest record of each (claim, scale) and ``genbench compare``
+gates a new ledger against a baseline.
+
+Why JSON lines with ``flock``-ed ``O_APPEND`` writes rather than write-temp-and-rename: many
+writers (pytest-xdist workers, several pytest processes) append to one file at once, and a
+rename of a whole rewritten file would lose the other writers' records. One ``os.write`` of a
+complete line under an exclusive lock cannot interleave with another writer's line; a process
+killed mid-write can leave at most one torn last line, which :func:`read_ledger` skips with a
+:class:`LedgerWarning` (and the next append starts on a fresh line).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from genbench.errors import ConfigError, GenbenchError
+
+SCHEMA_VERSION = 1
+VERDICTS = ("pass", "fail", "error")
+SCALES = ("smoke", "full")
+FIGURE_KINDS = ("line", "hist", "scatter")
+
+Scalar = float | int | bool | str | None
+
+
+class LedgerWarning(UserWarning):
+    """A ledger line could not be read (typically the torn last line of a killed run)."""
+
+
+def _scalar(value: Any) -> Scalar:
+    """A JSON-ready Python scalar from a number, a bool, a numpy or a one-element torch value."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item"):  # numpy scalars and arrays, torch tensors of one element
+        return value.item()
+    raise ConfigError(f"a measured value must be a number, bool or string, got {type(value).__name__}: "
+                      f"{value!r}; pass float(x) or record arrays with claim.note()")
+
+
+def _is_number(value: Scalar) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison of a measured value against a bound, as it was decided.
+
+    ``lo``/``hi`` are the accepted interval in numbers (``None`` = unbounded side) and
+    ``bound`` says the same in words. ``tol`` is how far the measured value may move between
+    two runs before ``genbench compare`` flags it (``None``: only pass/fail and, for
+    non-numbers, equality are compared).
+    """
+
+    name: str
+    kind: str
+    measured: Scalar
+    passed: bool
+    bound: str
+    paper: Scalar = None
+    lo: float | None = None
+    hi: float | None = None
+    tol: float | None = None
+
+    def describe(self) -> str:
+        """``name: measured 0.93 (paper 0.9934), needs >= 0.99``: the line of a failure message."""
+        paper = "" if self.paper is None else f" (paper {fmt(self.paper)})"
+        return f"{self.name}: measured {fmt(self.measured)}{paper}, needs {self.bound}"
+
+
+def fmt(value: Scalar) -> str:
+    """A short, exact-enough rendering of a measured or paper value."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _numeric_check(name: str, kind: str, measured: Any, lo: float | None, hi: float | None,
+                   bound: str, paper: Any, tol: float | None) -> Check:
+    value = _scalar(measured)
+    if not _is_number(value):
+        raise ConfigError(f"check {name!r}: measured must be a number, got {value!r}")
+    passed = not math.isnan(value) and (lo is None or value >= lo) and (hi is None or value <= hi)
+    return Check(name=name, kind=kind, measured=value, passed=passed, bound=bound,
+                 paper=_scalar(paper), lo=lo, hi=hi, tol=None if tol is None else float(tol))
+
+
+def _default_tol(paper: Any, bound: float, tol: float | None) -> float | None:
+    """One-sided checks: the slack the claim grants between the paper's value and the bound."""
+    if tol is not None or paper is None:
+        return tol
+    return abs(float(_scalar(paper)) - bound)
+
+
+def at_least(name: str, measured: Any, bound: float, *, paper: Any = None,
+             tol: float | None = None) -> Check:
+    """Passes when ``measured >= bound``."""
+    return _numeric_check(name, "at_least", measured, float(bound), None, f">= {fmt(float(bound))}",
+                          paper, _default_tol(paper, float(bound), tol))
+
+
+def at_most(name: str, measured: Any, bound: float, *, paper: Any = None,
+            tol: float | None = None) -> Check:
+    """Passes when ``measured <= bound``."""
+    return _numeric_check(name, "at_most", measured, None, float(bound), f"<= {fmt(float(bound))}",
+                          paper, _default_tol(paper, float(bound), tol))
+
+
+def within(name: str, measured: Any, target: float, *, abs_tol: float | None = None,
+           rel_tol: float | None = None, paper: Any = None, tol: float | None = None) -> Check:
+    """Passes when ``|measured - target| <= max(abs_tol, rel_tol * |target|)``.
+
+    ``paper`` defaults to ``target`` (the usual case: the target *is* the paper's number).
+    """
+    if abs_tol is None and rel_tol is None:
+        raise ConfigError(f"check {name!r}: within() needs abs_tol or rel_tol")
+    for field_name, value in (("abs_tol", abs_tol), ("rel_tol", rel_tol)):
+        if value is not None and not value >= 0:
+            raise ConfigError(f"check {name!r}: {field_name} must be >= 0, got {value!r}")
+    target = float(target)
+    width = max(abs_tol or 0.0, (rel_tol or 0.0) * abs(target))
+    words = " or ".join(w for w in (abs_tol is not None and f"±{fmt(float(abs_tol))}",
+                                    rel_tol is not None and f"±{fmt(100 * float(rel_tol))}%") if w)
+    return _numeric_check(name, "within", measured, target - width, target + width,
+                          f"{fmt(target)} {words} (i.e. [{fmt(target - width)}, {fmt(target + width)}])",
+                          target if paper is None else paper, width if tol is None else tol)
+
+
+def in_interval(name: str, measured: Any, lo: float, hi: float, *, paper: Any = None,
+                tol: float | None = None) -> Check:
+    """Passes when ``lo <= measured <= hi`` (e.g. a binomial confidence interval around chance)."""
+    lo, hi = float(lo), float(hi)
+    if not lo <= hi:
+        raise ConfigError(f"check {name!r}: in_interval needs lo <= hi, got lo={lo}, hi={hi}")
+    return _numeric_check(name, "in_interval", measured, lo, hi, f"in [{fmt(lo)}, {fmt(hi)}]",
+                          paper, (hi - lo) / 2 if tol is None else tol)
+
+
+def holds(name: str, condition: Any, *, measured: Any = None, expected: Any = None,
+          paper: Any = None) -> Check:
+    """Passes when ``condition`` is true; ``measured``/``expected`` say what was compared."""
+    bound = "true" if expected is None else f"{fmt(_scalar(expected))}"
+    return Check(name=name, kind="holds", measured=_scalar(measured if measured is not None else bool(condition)),
+                 passed=bool(condition), bound=bound, paper=_scalar(paper))
+
+
+def figure_spec(key: str, title: str, kind: str, xlabel: str, ylabel: str,
+                series: Mapping[str, Mapping[str, Any]], *, logx: bool = False,
+                logy: bool = False) -> dict[str, Any]:
+    """A validated, JSON-ready figure: what the report needs to re-draw a paper's figure.
+
+    ``series`` maps a legend label to ``{"x": [...], "y": [...]}`` (line, scatter) or to
+    ``{"values": [...]}`` (hist); arrays and tensors are turned into lists of floats.
+    """
+    if kind not in FIGURE_KINDS:
+        raise ConfigError(f"figure {key!r}: kind must be one of {FIGURE_KINDS}, got {kind!r}")
+    if not series:
+        raise ConfigError(f"figure {key!r}: series is empty; give at least one {{label: data}}")
+    wanted = ("values",) if kind == "hist" else ("x", "y")
+    clean: dict[str, dict[str, list[float]]] = {}
+    for label, data in series.items():
+        if set(data) != set(wanted):
+            raise ConfigError(f"figure {key!r}, series {label!r}: a {kind} series has keys {wanted}, "
+                              f"got {tuple(data)}")
+        clean[str(label)] = {k: [float(v) for v in _as_list(data[k])] for k in wanted}
+        if kind != "hist" and len(clean[str(label)]["x"]) != len(clean[str(label)]["y"]):
+            raise ConfigError(f"figure {key!r}, series {label!r}: x and y differ in length")
+    return {"key": key, "title": title, "kind": kind, "xlabel": xlabel, "ylabel": ylabel,
+            "series": clean, "logx": bool(logx), "logy": bool(logy)}
+
+
+def _as_list(values: Any) -> list[Any]:
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    return list(values)
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """What one run of one claim at one scale measured and decided (one ledger line)."""
+
+    id: str
+    source: str
+    statement: str
+    scale: str
+    verdict: str
+    checks: tuple[Check, ...] = ()
+    notes: dict[str, Any] = field(default_factory=dict)
+    sizes: dict[str, str] = field(default_factory=dict)
+    seeds: tuple[Any, ...] = ()
+    device: str = ""
+    seconds: float = 0.0
+    versions: dict[str, str] = field(default_factory=dict)
+    commit: str | None = None
+    timestamp: str = ""
+    figures: tuple[dict[str, Any], ...] = ()
+    node_id: str = ""
+    error: str | None = None
+    xfail: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ConfigError(f"ClaimRecord.verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.scale not in SCALES:
+            raise ConfigError(f"ClaimRecord.scale must be one of {SCALES}, got {self.scale!r}")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(claim id, scale): the unit the report and the gate compare."""
+        return self.id, self.scale
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClaimRecord:
+        """Inverse of :meth:`to_dict`; unknown keys (from a newer schema) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["checks"] = tuple(Check(**c) for c in values.get("checks", ()))
+        values["seeds"] = tuple(values.get("seeds", ()))
+        values["figures"] = tuple(values.get("figures", ()))
+        return cls(**values)
+
+    def to_json(self) -> str:
+        """One line of JSON (no newline inside, whatever the notes hold)."""
+        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, line: str) -> ClaimRecord:
+        return cls.from_dict(json.loads(line))
+
+
+def default_ledger_path(rootdir: str | os.PathLike[str] | None = None) -> Path:
+    """``$GENBENCH_LEDGER`` if set, else ``results/ledger.jsonl`` under ``rootdir`` (or cwd)."""
+    env = os.environ.get("GENBENCH_LEDGER")
+    if env:
+        return Path(env)
+    return Path(rootdir if rootdir is not None else Path.cwd()) / "results" / "ledger.jsonl"
+
+
+class Ledger:
+    """An append-only JSON-lines file of :class:`ClaimRecord`; safe under parallel writers."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def append(self, record: ClaimRecord) -> None:
+        """Append one record atomically: one ``os.write`` of the whole line under ``flock``."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = (record.to_json() + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # a killed writer left a torn line: do not glue onto it
+            written = os.write(fd, line)
+            while written < len(line):  # regular files write fully; loop only for safety
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def read(self) -> list[ClaimRecord]:
+        return read_ledger(self.path)
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[ClaimRecord]:
+    """All readable records, in append order; unreadable lines are skipped with a warning."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenbenchError(f"no ledger at {path}: run the claims first (`genbench run`, or "
+                            f"`pytest claims/`), or point to one with --ledger / $GENBENCH_LEDGER")
+    records = []
+    for number, line in enumerate(path.read_bytes().decode(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(ClaimRecord.from_json(line))
+        except (ValueError, TypeError, KeyError) as err:
+            warnings.warn(f"{path}:{number}: skipped an unreadable ledger line ({err}); "
+                          f"a run killed mid-write leaves such a line", LedgerWarning, stacklevel=2)
+    return records
+
+
+def latest(records: Iterable[ClaimRecord]) -> dict[tuple[str, str], ClaimRecord]:
+    """The last appended record of each (claim id, scale), sorted by id then scale."""
+    last: dict[tuple[str, str], ClaimRecord] = {}
+    for record in records:
+        last[record.key] = record
+    return dict(sorted(last.items(), key=lambda kv: (kv[0][0], SCALES.index(kv[0][1]))))

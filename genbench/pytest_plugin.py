@@ -1,0 +1,374 @@
+'''The genbench pytest plugin: claims as tests, at two scales, recorded to a ledger.
+
+Registered through the ``pytest11`` entry point, so it is active in every pytest session of an
+environment where genbench is installed (it does nothing to tests without the ``claim`` mark).
+
+Writing a claim (``claims/test_<paper>_<topic>.py``)::
+
+    import pytest
+    from genbench import data, training   # claims only compose library calls
+
+    SETTINGS = {"smoke": dict(n_train=2_000, epochs=30), "full": dict(n_train=50_000, epochs=100)}
+
+    @pytest.mark.claim("Z.T1.fit_random", source="Zhang et al. 2017, Table 1",
+                       statement="MLP 1x512 fits random CIFAR-10 labels; test stays at chance")
+    def test_fit_random(claim, scale, device):
+        s = SETTINGS[scale]
+        result = ...                          # train with library calls, on `device`
+        claim.sizes(train=f"{s['n_train']:,} of 50,000 images", test="1,000 of 10,000 images")
+        claim.seeds(0)
+        claim.at_least("train_acc", result.train_acc, 0.99, paper=0.9934)
+        claim.in_interval("test_acc", result.test_acc, 0.07, 0.13, paper=0.1061)
+        claim.figure("zhang_fig1a", "Loss vs steps", "line", "step", "loss",
+                     {"random labels": {"x": result.steps, "y": result.losses}})
+        claim.conclude()                      # writes the record, then asserts every check
+
+What the plugin does:
+
+* **Scales.** Every test marked ``@pytest.mark.claim(ID, source=..., statement=...)`` is
+  parametrized over ``scale``: ``test_x[smoke]`` (CPU, real-data subset, gates CI) and
+  ``test_x[full]`` (the paper's setting), which carries the ``gpu`` mark, and ``distributed``
+  too when the claim mark says ``distributed=True``. ``pytest claims/ -m gpu`` selects exactly the
+  full cases, ``-m "not gpu"`` the smoke ones; ``--scale smoke|full|both`` (env
+  ``GENBENCH_SCALE``, default ``both``) deselects the other scale. A claim whose arithmetic is
+  the same at both scales still gets both cases (the full one simply repeats it on the GPU box).
+* **Selecting a claim.** The claim id is a keyword of its tests: ``-k fit_random`` or
+  ``-k Z.T1.fit_random`` (any substring of the id, case-insensitive).
+* **Devices.** A ``gpu`` test skips when CUDA is missing, with a reason that says so.
+  ``GENBENCH_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``) overrides the device of both scales;
+  ``GENBENCH_DEVICE=cpu`` forces full scale on the CPU. The ``device`` fixture gives the
+  ``torch.device`` to use: smoke → cpu, full → cuda, unless overridden.
+* **Records.** The ``claim`` fixture is a :class:`ClaimRecorder`. Its checks (``at_least``,
+  ``at_most``, ``within``, ``in_interval``, ``holds``) record and return whether they passed;
+  they never raise. ``claim.conclude()`` appends one :class:`~genbench.ledger.ClaimRecord` to
+  the ledger and then raises ``AssertionError`` listing each failed check (measured vs bound).
+  A test that raises before ``conclude()`` still leaves a record, with verdict ``error`` and the
+  exception text; a test that forgets ``conclude()`` errors in teardown.
+* **Not reproduced.** A claim that does not reproduce keeps its honest bound and is marked
+  ``@pytest.mark.xfail(strict=True, reason="measured 0.93 train acc vs paper 0.99")``; the
+  record's verdict stays ``fail`` and the record carries the xfail reason.
+* **Ledger.** ``--ledger PATH`` (env ``GENBENCH_LEDGER``; default ``results/ledger.jsonl`` under
+  the rootdir). Appends are atomic, so pytest-xdist workers share one ledger safely.
+'''
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pytest
+
+from genbench import ledger as lg
+from genbench.ledger import Check, ClaimRecord, Ledger
+
+SCALE_CHOICES = ("smoke", "full", "both")
+CLAIM_ID = re.compile(r"^[A-Z]+\.[A-Za-z0-9]+\.[A-Za-z0-9_]+$")
+NO_GPU_REASON = ("full scale needs a CUDA GPU; none found (torch.cuda.is_available() is False); "
+                 "set GENBENCH_DEVICE=cpu to force it on the CPU")
+_call_report = pytest.StashKey[pytest.TestReport]()
+_ledger_path = pytest.StashKey[Path]()
+
+
+# ----------------------------------------------------------------------------- pytest hooks
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("genbench", "genbench claims")
+    group.addoption("--scale", choices=SCALE_CHOICES, default=None,
+                    help="run claims at this scale only (default: $GENBENCH_SCALE or both)")
+    group.addoption("--ledger", default=None,
+                    help="results ledger to append claim records to "
+                         "(default: $GENBENCH_LEDGER or <rootdir>/results/ledger.jsonl)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "claim(id, *, source, statement, distributed=False): a paper's claim, run at "
+                   "smoke and full scale and recorded to the genbench ledger")
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped without one unless "
+                                       "GENBENCH_DEVICE=cpu)")
+    config.addinivalue_line("markers", "distributed: needs several GPUs; run under torchrun")
+    scale = config.getoption("--scale") or os.environ.get("GENBENCH_SCALE") or "both"
+    if scale not in SCALE_CHOICES:
+        raise pytest.UsageError(f"GENBENCH_SCALE={scale!r} is not one of {SCALE_CHOICES}")
+    config.option.scale = scale
+    option = config.getoption("--ledger")
+    config.stash[_ledger_path] = Path(option) if option else lg.default_ledger_path(config.rootpath)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("claim")
+    if marker is None:
+        return
+    claim_id, _, _, distributed = _claim_args(marker, metafunc.definition.nodeid)
+    if "scale" not in metafunc.fixturenames:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: claim {claim_id} must use the "
+                                f"`claim` fixture (def test_...(claim, scale, device))")
+    full_marks = [pytest.mark.gpu] + ([pytest.mark.distributed] if distributed else [])
+    metafunc.parametrize("scale", [pytest.param("smoke", id="smoke"),
+                                   pytest.param("full", id="full", marks=full_marks)])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = [], []
+    wanted = config.option.scale
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        if marker is not None:
+            item.extra_keyword_matches.add(str(marker.args[0]))
+        scale = getattr(getattr(item, "callspec", None), "params", {}).get("scale")
+        (drop if marker is not None and wanted != "both" and scale != wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") is not None and not os.environ.get("GENBENCH_DEVICE"):
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip(NO_GPU_REASON)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[_call_report] = report
+    return report
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+@pytest.fixture
+def scale(request: pytest.FixtureRequest) -> str:
+    """``"smoke"`` or ``"full"``: set by the plugin on ``@pytest.mark.claim`` tests."""
+    if not hasattr(request, "param"):
+        pytest.fail("the `scale` fixture exists only for tests marked @pytest.mark.claim(...)",
+                    pytrace=False)
+    return request.param
+
+
+@pytest.fixture
+def device(scale: str) -> Any:
+    """The ``torch.device`` a claim runs on (see the module docstring for the rule)."""
+    return resolve_device(scale)
+
+
+@pytest.fixture
+def claim(request: pytest.FixtureRequest, scale: str, device: Any) -> Iterator[ClaimRecorder]:
+    """The recorder of a ``@pytest.mark.claim`` test; see :class:`ClaimRecorder`."""
+    marker = request.node.get_closest_marker("claim")
+    if marker is None:
+        pytest.fail("the `claim` fixture needs @pytest.mark.claim(ID, source=..., statement=...)",
+                    pytrace=False)
+    claim_id, source, statement, _ = _claim_args(marker, request.node.nodeid)
+    xfail = request.node.get_closest_marker("xfail")
+    recorder = ClaimRecorder(claim_id, source, statement, scale, device,
+                             ledger=Ledger(request.config.stash[_ledger_path]),
+                             node_id=request.node.nodeid, rootdir=request.config.rootpath,
+                             xfail=None if xfail is None else str(xfail.kwargs.get("reason", "xfail")))
+    yield recorder
+    if recorder.concluded:
+        return
+    report = request.node.stash.get(_call_report, None)
+    if report is not None and report.failed:
+        recorder.write("error", error=_crash_text(report))
+    elif report is not None:  # the test body finished without conclude()
+        recorder.write("error", error="the test finished without calling claim.conclude()")
+        pytest.fail(f"claim {claim_id} [{scale}] never called claim.conclude(); its checks were "
+                    f"recorded with verdict 'error'", pytrace=False)
+
+
+# ----------------------------------------------------------------------------- the recorder
+
+class ClaimRecorder:
+    """Collects a claim's checks, notes and figures, then writes one ledger record.
+
+    Checks record and return ``bool``; only :meth:`conclude` asserts. ``tol`` on a check is how
+    far its measured value may move between runs before ``genbench compare`` flags it; it
+    defaults to the check's own tolerance (``within``: the tolerance; ``in_interval``: half the
+    interval; ``at_least``/``at_most``: the distance between ``paper`` and the bound).
+    """
+
+    def __init__(self, claim_id: str, source: str, statement: str, scale: str, device: Any, *,
+                 ledger: Ledger, node_id: str = "", rootdir: Path | None = None,
+                 xfail: str | None = None) -> None:
+        self.id, self.source, self.statement = claim_id, source, statement
+        self.scale, self.device = scale, device
+        self.concluded = False
+        self._ledger, self._node_id, self._rootdir, self._xfail = ledger, node_id, rootdir, xfail
+        self._checks: list[Check] = []
+        self._notes: dict[str, Any] = {}
+        self._sizes: dict[str, str] = {}
+        self._seeds: tuple[Any, ...] = ()
+        self._figures: list[dict[str, Any]] = []
+        self._start = time.perf_counter()
+
+    # checks ------------------------------------------------------------------
+    def at_least(self, name: str, measured: Any, bound: float, *, paper: Any = None,
+                 tol: float | None = None) -> bool:
+        """``measured >= bound``."""
+        return self._add(lg.at_least(name, measured, bound, paper=paper, tol=tol))
+
+    def at_most(self, name: str, measured: Any, bound: float, *, paper: Any = None,
+                tol: float | None = None) -> bool:
+        """``measured <= bound``."""
+        return self._add(lg.at_most(name, measured, bound, paper=paper, tol=tol))
+
+    def within(self, name: str, measured: Any, target: float, *, abs_tol: float | None = None,
+               rel_tol: float | None = None, paper: Any = None, tol: float | None = None) -> bool:
+        """``|measured - target| <= max(abs_tol, rel_tol*|target|)``; paper defaults to target."""
+        return self._add(lg.within(name, measured, target, abs_tol=abs_tol, rel_tol=rel_tol,
+                                   paper=paper, tol=tol))
+
+    def in_interval(self, name: str, measured: Any, lo: float, hi: float, *, paper: Any = None,
+                    tol: float | None = None) -> bool:
+        """``lo <= measured <= hi``."""
+        return self._add(lg.in_interval(name, measured, lo, hi, paper=paper, tol=tol))
+
+    def holds(self, name: str, condition: Any, *, measured: Any = None, expected: Any = None,
+              paper: Any = None) -> bool:
+        """``condition`` is true; ``measured``/``expected`` document what was compared."""
+        return self._add(lg.holds(name, condition, measured=measured, expected=expected,
+                                  paper=paper))
+
+    # context -----------------------------------------------------------------
+    def note(self, key: str, value: Any) -> None:
+        """An extra measured value (any JSON-able value; arrays become lists)."""
+        self._notes[key] = value.tolist() if hasattr(value, "tolist") else value
+
+    def sizes(self, **sizes: str) -> None:
+        """The data actually used, in words: ``train="2,000 of 50,000 images"``."""
+        self._sizes.update({k: str(v) for k, v in sizes.items()})
+
+    def seeds(self, *seeds: Any) -> None:
+        """The seeds of every random draw of the claim."""
+        self._seeds = tuple(seeds)
+
+    def figure(self, key: str, title: str, kind: str, xlabel: str, ylabel: str,
+               series: Mapping[str, Mapping[str, Any]], *, logx: bool = False,
+               logy: bool = False) -> None:
+        """Data of a paper figure the report re-draws (see :func:`genbench.ledger.figure_spec`)."""
+        self._figures.append(lg.figure_spec(key, title, kind, xlabel, ylabel, series,
+                                            logx=logx, logy=logy))
+
+    # the end -----------------------------------------------------------------
+    def conclude(self) -> None:
+        """Write the record, then assert that every check passed."""
+        if not self._checks:
+            raise AssertionError(f"claim {self.id} [{self.scale}] concluded without any check")
+        failed = [c for c in self._checks if not c.passed]
+        self.write("fail" if failed else "pass")
+        if failed:
+            lines = "\n".join(f"  - {c.describe()}" for c in failed)
+            raise AssertionError(f"claim {self.id} [{self.scale}]: {len(failed)} of "
+                                 f"{len(self._checks)} checks failed:\n{lines}")
+
+    def write(self, verdict: str, error: str | None = None) -> ClaimRecord:
+        """Append the record with this verdict (used by :meth:`conclude` and the fixture)."""
+        self.concluded = True
+        record = ClaimRecord(
+            id=self.id, source=self.source, statement=self.statement, scale=self.scale,
+            verdict=verdict, checks=tuple(self._checks), notes=dict(self._notes),
+            sizes=dict(self._sizes), seeds=self._seeds, device=device_name(self.device),
+            seconds=round(time.perf_counter() - self._start, 3), versions=versions(),
+            commit=git_commit(str(self._rootdir)) if self._rootdir else None,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            figures=tuple(self._figures), node_id=self._node_id, error=error, xfail=self._xfail)
+        self._ledger.append(record)
+        return record
+
+    def _add(self, check: Check) -> bool:
+        if any(c.name == check.name for c in self._checks):
+            raise ValueError(f"claim {self.id}: check {check.name!r} recorded twice")
+        self._checks.append(check)
+        return check.passed
+
+
+# ----------------------------------------------------------------------------- environment
+
+def resolve_device(scale: str) -> Any:
+    """``$GENBENCH_DEVICE`` if set; else cpu for smoke, cuda (when present) for full."""
+    import torch
+
+    override = os.environ.get("GENBENCH_DEVICE")
+    if override:
+        try:
+            return torch.device(override)
+        except RuntimeError as err:
+            raise pytest.UsageError(f"GENBENCH_DEVICE={override!r} is not a torch device "
+                                    f"({err}); use cpu, cuda or cuda:N") from None
+    if scale == "full" and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def device_name(device: Any) -> str:
+    """``cpu (2 threads)`` or the CUDA device's marketing name."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+    return str(device)
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    """Versions of the libraries a measurement depends on."""
+    found = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "numpy", "genbench"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+@functools.cache
+def git_commit(rootdir: str) -> str | None:
+    """HEAD of the checkout at ``rootdir`` (``-dirty`` if it has changes); None if not git."""
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", rootdir, *args], capture_output=True, text=True,
+                              timeout=10, check=False)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return None
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def _claim_args(marker: pytest.Mark, where: str) -> tuple[str, str, str, bool]:
+    """(id, source, statement, distributed) from a claim mark, or a collection error."""
+    usage = ('@pytest.mark.claim("Z.T1.fit_random", source="Zhang et al. 2017, Table 1", '
+             'statement="...")')
+    if len(marker.args) != 1 or not CLAIM_ID.match(str(marker.args[0])):
+        raise pytest.UsageError(f"{where}: the claim mark needs one id like Z.T1.fit_random "
+                                f"(as in CLAIMS.md), got {marker.args!r}; usage: {usage}")
+    unknown = set(marker.kwargs) - {"source", "statement", "distributed"}
+    missing = {"source", "statement"} - set(marker.kwargs)
+    if unknown or missing:
+        raise pytest.UsageError(f"{where}: claim {marker.args[0]}: missing {sorted(missing)}, "
+                                f"unknown {sorted(unknown)}; usage: {usage}")
+    return (marker.args[0], str(marker.kwargs["source"]), str(marker.kwargs["statement"]),
+            bool(marker.kwargs.get("distributed", False)))
+
+
+def _crash_text(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message if crash is not None else str(report.longrepr)[-2000:]
