@@ -1,0 +1,290 @@
+"""Zhang et al. (2017), Theorem 1, Lemma 1 and Corollary 1: ReLU networks that fit any targets.
+
+Theorem 1 (Appendix C) builds c(x) = sum_j w_j max(<a, x> - b_j, 0), a two-layer ReLU network
+with 2n + d weights (a in R^d, b in R^n, w in R^n), that reproduces any real targets y on any n
+distinct points. The recipe: project the points onto a direction a on which they are distinct,
+sort the projections x_1 < ... < x_n, place b so that b_1 < x_1 < b_2 < ... < b_n < x_n, and
+solve A w = y for the lower-triangular A = [max(x_i - b_j, 0)] of Lemma 1.
+
+Conditioning (why float64 and what tolerance to expect). Lemma 1: A is lower triangular with
+diagonal x_i - b_i, so its eigenvalues are those diagonal entries and the smallest is
+min_i (x_i - b_i) (= 3/4 of the smallest gap between projections, with :func:`interleave`). Small
+gaps make w large, but forward substitution is componentwise backward stable (Higham, *Accuracy
+and Stability of Numerical Algorithms*, Thm 8.5): the computed w solves (A + dA) w = y with
+|dA| <= gamma_n |A|, gamma_k = k u / (1 - k u), u = 2^-53. Hence the residual of the solve is at
+most gamma_n (|A| |w|)_i, and evaluating the network (the same A, a sum of n products) adds at
+most gamma_{n+2} (|A| |w|)_i (Higham Thm 3.1; n+2 allows for the split sums of the deep
+network). If the forward pass recomputes a projection <a, z_i> with a different rounding, the
+output moves by at most |slope_i| * gamma_d (|a|^T |z_i|), where slope_i = sum_{b_j < x_i} w_j
+is the network's slope at x_i (c is piecewise linear and the perturbation cannot cross a kink,
+see the margin in :func:`choose_direction`). :func:`interpolation_tolerance` returns the sum of
+these three terms per point: a bound derived from the arithmetic, not a fudge factor.
+
+Corollary 1 trades width for depth. :class:`DepthKNetwork` uses a simpler route than the
+paper's multiplexer: c is a sum over the n ReLUs, so split them into k - 1 consecutive blocks and
+let hidden layer l compute block l while carrying the shifted projection p and the partial sums
+forward. With p >= 0 and b_j > 0 every carried quantity is non-negative, so a ReLU passes it
+through unchanged and the deep network computes exactly c (for every input, not only on the
+sample), with width ceil(n / (k - 1)) + 3 and 2n + d + 1 weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from genbench.errors import ConfigError
+
+UNIT_ROUNDOFF = torch.finfo(torch.float64).eps / 2  # u = 2^-53 for float64 round-to-nearest
+
+
+def gamma(k: int) -> float:
+    """Higham's gamma_k = k u / (1 - k u): the relative error bound of k float64 roundings."""
+    return k * UNIT_ROUNDOFF / (1.0 - k * UNIT_ROUNDOFF)
+
+
+def _as_points(X: Tensor) -> Tensor:
+    """(n, ...) -> float64 (n, d); NaN/inf and empty samples are configuration errors."""
+    if X.ndim < 1 or X.shape[0] == 0:
+        raise ConfigError(f"X: need at least one point, got shape {tuple(X.shape)}")
+    X = X.reshape(X.shape[0], -1).to(torch.float64)
+    bad = (~torch.isfinite(X)).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        raise ConfigError(f"X: rows {bad[:10]} contain NaN or inf; the theorem needs finite points")
+    return X
+
+
+def _as_targets(y: Tensor, n: int, device: torch.device) -> Tensor:
+    y = y.reshape(-1).to(device=device, dtype=torch.float64)
+    if y.numel() != n:
+        raise ConfigError(f"y: need one target per point ({n}), got {y.numel()}")
+    if not torch.isfinite(y).all():
+        raise ConfigError("y: targets contain NaN or inf")
+    return y
+
+
+def check_distinct(X: Tensor) -> None:
+    """Raise a ConfigError naming the rows of X that coincide (the theorem needs distinct points)."""
+    _, inverse, counts = torch.unique(X, dim=0, return_inverse=True, return_counts=True)
+    if (counts > 1).any():
+        groups = [
+            (inverse == g).nonzero().flatten().tolist() for g in (counts > 1).nonzero().flatten()
+        ]
+        raise ConfigError(
+            f"X: rows coincide: {groups[:10]}; Theorem 1 needs distinct points, so drop the "
+            "duplicates (or give them equal targets and keep one)"
+        )
+
+
+def projection_error(X: Tensor, a: Tensor) -> Tensor:
+    """Per-point bound gamma_d * (|a|^T |z_i|) on the rounding error of the float64 <a, z_i>."""
+    return gamma(X.shape[1]) * (X.abs() @ a.abs())
+
+
+def choose_direction(X: Tensor, seed: int = 0, max_tries: int = 10) -> Tensor:
+    """A unit direction a on which the projections of the rows of X are safely distinct.
+
+    a is drawn from N(0, I) with ``seed`` (then seed + 1, ...; at most ``max_tries`` draws). It is
+    accepted when the smallest gap between sorted projections exceeds 1 / theta = 4 times the
+    largest rounding error of a projection: the order cannot be an artefact of rounding, and a
+    re-rounded projection stays between its two interleaving b's (see :func:`interleave`).
+    """
+    n, d = X.shape
+    for attempt in range(max_tries):
+        g = torch.Generator().manual_seed(seed + attempt)
+        a = torch.randn(d, generator=g, dtype=torch.float64).to(X.device)
+        a = a / a.norm()
+        x = torch.sort(X @ a).values
+        if n == 1 or (x.diff().min() > 4 * projection_error(X, a).max()):
+            return a
+    raise ConfigError(
+        f"X: no direction among seeds {seed}..{seed + max_tries - 1} separates the {n} points by "
+        "more than float64 rounding; some rows are (nearly) identical. Rescale X, drop "
+        "near-duplicate rows, or raise max_tries"
+    )
+
+
+def interleave(x: Tensor, theta: float = 0.25) -> Tensor:
+    """b with b_1 < x_1 < b_2 < x_2 < ... < b_n < x_n for sorted, distinct x.
+
+    b_{i+1} = x_i + theta (x_{i+1} - x_i) sits a fraction theta of the way into each gap, and
+    b_1 = x_1 - (1 - theta) g with g the smallest gap (1 for a single point), so Lemma 1's
+    smallest eigenvalue is min_i (x_i - b_i) = (1 - theta) g. Why not the midpoint, or b_i =
+    x_i - g/2? Forward substitution is the recursion s_{i+1} = dy_i / ((1 - theta) gap_i)
+    - s_i theta / (1 - theta) for the slope s_i of c on [b_i, b_{i+1}]: a kink placed late in a
+    wide gap amplifies the previous slope (b_i = x_i - g/2 overflows float64 at n = 300 random
+    points), the midpoint (theta = 1/2) lets it grow linearly, and theta = 1/4 damps it by 1/3.
+    """
+    if not 0 < theta < 0.5:
+        raise ConfigError(f"theta: need 0 < theta < 1/2 so that the recursion is damped, got {theta}")
+    if x.ndim != 1 or x.numel() == 0:
+        raise ConfigError(f"x: need a non-empty 1-D tensor, got shape {tuple(x.shape)}")
+    gaps = x.diff()
+    if (gaps <= 0).any():
+        raise ConfigError("x: must be sorted and distinct (strictly increasing)")
+    g = gaps.min() if x.numel() > 1 else torch.ones((), dtype=x.dtype, device=x.device)
+    return torch.cat([(x[0] - (1 - theta) * g).reshape(1), x[:-1] + theta * gaps])
+
+
+def lemma1_matrix(x: Tensor, b: Tensor) -> Tensor:
+    """Lemma 1's A_ij = max(x_i - b_j, 0): lower triangular when x and b interleave."""
+    return torch.clamp(x[:, None] - b[None, :], min=0)
+
+
+def _solve_weights(x_sorted: Tensor, y_sorted: Tensor) -> tuple[Tensor, Tensor]:
+    """b by interleaving and w by forward substitution on Lemma 1's matrix (float64)."""
+    b = interleave(x_sorted)
+    A = lemma1_matrix(x_sorted, b)
+    w = torch.linalg.solve_triangular(A, y_sorted[:, None], upper=False).flatten()
+    return b, w
+
+
+class Theorem1Network(nn.Module):
+    """c(x) = sum_j w_j max(<a, x> - b_j, 0): depth 2, width n, exactly 2n + d weights."""
+
+    def __init__(self, a: Tensor, b: Tensor, w: Tensor) -> None:
+        super().__init__()
+        self.a = nn.Parameter(a, requires_grad=False)
+        self.b = nn.Parameter(b, requires_grad=False)
+        self.w = nn.Parameter(w, requires_grad=False)
+        self.depth = 2
+        self.width = b.numel()
+
+    @property
+    def num_weights(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def project(self, X: Tensor) -> Tensor:
+        """The coordinate the ReLUs see: <a, x>."""
+        return X.reshape(X.shape[0], -1).to(self.a.dtype) @ self.a
+
+    def forward(self, X: Tensor) -> Tensor:
+        return torch.relu(self.project(X)[:, None] - self.b) @ self.w
+
+
+def theorem1_network(X: Tensor, y: Tensor, seed: int = 0, max_tries: int = 10) -> Theorem1Network:
+    """Theorem 1's network fitting targets y on the distinct rows of X (any shape (n, ...)).
+
+    ``seed`` picks the projection direction (see :func:`choose_direction`). Raises ConfigError
+    (a ValueError) for coinciding rows (named), NaN/inf inputs, or a target count mismatch.
+    """
+    X = _as_points(X)
+    y = _as_targets(y, X.shape[0], X.device)
+    check_distinct(X)
+    a = choose_direction(X, seed, max_tries)
+    net = Theorem1Network(a, torch.empty(0, dtype=torch.float64), torch.empty(0))
+    x = net.project(X)
+    order = torch.argsort(x)
+    b, w = _solve_weights(x[order], y[order])
+    return Theorem1Network(a, b, w)
+
+
+class DepthKNetwork(nn.Module):
+    """Corollary 1: c split into k - 1 blocks of ReLUs, one hidden layer per block.
+
+    Hidden layer l holds block l's units max(p - b_j, 0), the carried projection p = max(<a,x> -
+    shift, 0), and the partial sums s+ and s- of the earlier blocks' positive and negative terms
+    (all non-negative, so ReLU carries them unchanged). The output is s+ - s- + last block.
+    """
+
+    def __init__(self, a: Tensor, shift: Tensor, b: Tensor, w: Tensor, blocks: int) -> None:
+        super().__init__()
+        self.a = nn.Parameter(a, requires_grad=False)
+        self.shift = nn.Parameter(shift, requires_grad=False)
+        self.b = nn.Parameter(b, requires_grad=False)
+        self.w = nn.Parameter(w, requires_grad=False)
+        self.sizes = [len(s) for s in torch.arange(b.numel()).tensor_split(blocks)]
+        self.depth = blocks + 1
+        carries = [1] + [3] * (blocks - 2) + [2] if blocks > 1 else [0]  # p; p, s+, s-; s+, s-
+        self.width = max(s + c for s, c in zip(self.sizes, carries, strict=True))
+
+    @property
+    def num_weights(self) -> int:
+        """Free parameters: a (d), shift (1), b (n), w (n) = 2n + d + 1, counted as in Theorem 1.
+
+        The fixed unit-weight edges (p into each unit, the carries) add n + 3(k - 2) more, so the
+        count of all edges is O(n + d) as well."""
+        return sum(p.numel() for p in self.parameters())
+
+    def project(self, X: Tensor) -> Tensor:
+        """The coordinate the ReLUs see: p = max(<a, x> - shift, 0)."""
+        return torch.relu(X.reshape(X.shape[0], -1).to(self.a.dtype) @ self.a - self.shift)
+
+    def forward(self, X: Tensor) -> Tensor:
+        p = self.project(X)
+        s_pos = s_neg = torch.zeros_like(p)
+        blocks = list(zip(self.b.split(self.sizes), self.w.split(self.sizes), strict=True))
+        for b, w in blocks[:-1]:
+            h = torch.relu(p[:, None] - b)
+            s_pos = torch.relu(s_pos + h @ torch.relu(w))
+            s_neg = torch.relu(s_neg + h @ torch.relu(-w))
+            p = torch.relu(p)
+        b, w = blocks[-1]
+        return s_pos - s_neg + torch.relu(p[:, None] - b) @ w
+
+
+def depth_k_network(X: Tensor, y: Tensor, k: int, seed: int = 0, max_tries: int = 10) -> DepthKNetwork:
+    """Corollary 1's network of depth k (2 <= k <= n + 1) fitting y on the distinct rows of X."""
+    X = _as_points(X)
+    y = _as_targets(y, X.shape[0], X.device)
+    n = X.shape[0]
+    if not 2 <= k <= n + 1:
+        raise ConfigError(f"k: depth must be in [2, n + 1] = [2, {n + 1}], got {k}")
+    check_distinct(X)
+    a = choose_direction(X, seed, max_tries)
+    z = X @ a
+    zs = torch.sort(z).values
+    gap = zs.diff().min() if n > 1 else torch.tensor(1.0, dtype=torch.float64, device=X.device)
+    shift = zs[0] - gap  # p_1 = gap, hence b_1 = gap / 4 > 0 and all b_j > 0
+    net = DepthKNetwork(a, shift, torch.empty(n, dtype=torch.float64), torch.empty(n), k - 1)
+    p = net.project(X)
+    order = torch.argsort(p)
+    b, w = _solve_weights(p[order], y[order])
+    return DepthKNetwork(a, shift, b, w, k - 1)
+
+
+def interpolation_residuals(net: nn.Module, X: Tensor, y: Tensor) -> Tensor:
+    """|net(x_i) - y_i| per point, in float64."""
+    with torch.no_grad():
+        return (net(_as_points(X)) - y.reshape(-1).to(torch.float64)).abs()
+
+
+def interpolation_tolerance(net: Theorem1Network | DepthKNetwork, X: Tensor) -> Tensor:
+    """Per-point float64 error bound for the construction's output at the rows of X.
+
+    gamma_n (|A||w|)_i  [forward substitution]  + gamma_{n+2} (|A||w|)_i  [evaluation]
+    + |slope_i| * gamma_d (|a|^T|z_i|)  [re-rounded projection]; see the module docstring.
+    For the deep network the projection term also covers the shift: + u (|<a,z>| + |shift|).
+    """
+    X = _as_points(X).to(net.a.device)
+    with torch.no_grad():
+        x = net.project(X)
+        A = lemma1_matrix(x, net.b)
+        n = net.b.numel()
+        size = A @ net.w.abs()
+        slope = ((x[:, None] > net.b).to(torch.float64) @ net.w).abs()
+        proj = projection_error(X, net.a)
+        if isinstance(net, DepthKNetwork):
+            proj = proj + UNIT_ROUNDOFF * ((X @ net.a).abs() + net.shift.abs())
+        return (gamma(n) + gamma(n + 2)) * size + slope * proj
+
+
+def smallest_eigenvalue_bound(x: Tensor, b: Tensor) -> float:
+    """Lemma 1: the smallest eigenvalue of A is min_i (x_i - b_i)."""
+    return float((x - b).min())
+
+
+__all__ = [
+    "DepthKNetwork",
+    "Theorem1Network",
+    "check_distinct",
+    "choose_direction",
+    "depth_k_network",
+    "gamma",
+    "interleave",
+    "interpolation_residuals",
+    "interpolation_tolerance",
+    "lemma1_matrix",
+    "smallest_eigenvalue_bound",
+    "theorem1_network",
+]
