@@ -1,0 +1,213 @@
+"""Experiments: the one way a claim, a benchmark or a user's study gets data and trained runs.
+
+An experiment is three frozen specs: which data (``DataSpec``: dataset, fixture or full data,
+subset size, preprocessing), which corruption (``Corruption``: Zhang's randomizations or
+none), and which runs (model, ``TrainConfig``, seeds). ``prepare`` turns the first two into
+device-resident, preprocessed train/test sets; ``train_runs`` trains the runs with
+``fit_many`` (K seeds side by side) through the run cache, so claims that share a run (Zhang's
+Table 1 and Figure 1c, say) train it once per pytest session, or once ever with a disk cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import torch
+
+from genbench import models
+from genbench.data import ArrayDataset, load, load_fixture
+from genbench.data import corruptions, preprocess
+from genbench.data.fixtures import balanced_indices
+from genbench.errors import ConfigError
+from genbench.training import RunResult, TrainConfig, fit_many
+
+Source = Literal["fixture", "full"]
+PREPROCESSING: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "zhang": preprocess.zhang,
+    "unit": preprocess.unit,
+}
+CORRUPTIONS = ("none", "random_labels", "shuffled_pixels", "random_pixels", "gaussian_pixels")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which images: ``dataset`` from the committed ``fixture`` subsets or the ``full`` data
+    (``load``, root from $GENBENCH_DATA), optionally a class-balanced subset of ``n_train`` /
+    ``n_test`` images drawn with ``subset_seed``, preprocessed by ``preprocess``."""
+
+    dataset: str
+    source: Source = "fixture"
+    n_train: int | None = None
+    n_test: int | None = None
+    preprocess: str = "unit"
+    subset_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.source not in ("fixture", "full"):
+            raise ConfigError(f"DataSpec.source={self.source!r}; allowed: fixture, full")
+        if self.preprocess not in PREPROCESSING:
+            raise ConfigError(f"DataSpec.preprocess={self.preprocess!r}; allowed: "
+                              f"{sorted(PREPROCESSING)}")
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"DataSpec.{name}={value}; must be a positive int or None")
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """Zhang et al.'s randomization tests (Section 2): ``random_labels`` with probability
+    ``p`` (train labels only: test labels stay true), or ``shuffled_pixels`` (one permutation
+    shared by train and test), ``random_pixels`` or ``gaussian_pixels`` (train and test)."""
+
+    kind: str = "none"
+    p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in CORRUPTIONS:
+            raise ConfigError(f"Corruption.kind={self.kind!r}; allowed: {CORRUPTIONS}")
+        if not 0.0 <= self.p <= 1.0:
+            raise ConfigError(f"Corruption.p={self.p}; must be in [0, 1]")
+
+
+@functools.lru_cache(maxsize=16)
+def _raw_split(dataset: str, source: Source, split: str) -> ArrayDataset:
+    return load_fixture(dataset, split) if source == "fixture" else load(dataset, split)
+
+
+def _subset(ds: ArrayDataset, n: int | None, seed: int) -> ArrayDataset:
+    if n is None or n >= len(ds):
+        return ds
+    if n % ds.num_classes:
+        raise ConfigError(f"DataSpec: a class-balanced subset of {ds.name} needs a multiple of "
+                          f"{ds.num_classes} images, got {n}")
+    return ds.subset(balanced_indices(ds.y, n // ds.num_classes, seed))
+
+
+def raw_splits(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
+    """The (uint8) train and test subsets the spec names, before corruption/preprocessing."""
+    train = _subset(_raw_split(spec.dataset, spec.source, "train"), spec.n_train, spec.subset_seed)
+    test = _subset(_raw_split(spec.dataset, spec.source, "test"), spec.n_test, spec.subset_seed)
+    return train, test
+
+
+def corrupt(train: ArrayDataset, test: ArrayDataset,
+            corruption: Corruption) -> tuple[ArrayDataset, ArrayDataset]:
+    """Apply a corruption to raw (unpreprocessed) splits."""
+    kind, seed = corruption.kind, corruption.seed
+    if kind == "random_labels":
+        return corruptions.random_labels(train, corruption.p, seed), test
+    if kind == "shuffled_pixels":  # same seed -> same permutation for train and test
+        return corruptions.shuffled_pixels(train, seed), corruptions.shuffled_pixels(test, seed)
+    if kind == "random_pixels":
+        return corruptions.random_pixels(train, seed), corruptions.random_pixels(test, seed + 1)
+    if kind == "gaussian_pixels":
+        return corruptions.gaussian_pixels(train, seed), corruptions.gaussian_pixels(test, seed + 1)
+    return train, test
+
+
+def prepare(spec: DataSpec, corruption: Corruption = Corruption(),
+            device: torch.device | str = "cpu") -> tuple[ArrayDataset, ArrayDataset]:
+    """Train and test sets as the paper feeds them: subset, corrupted, moved to ``device``
+    once, and preprocessed there (float32)."""
+    train, test = corrupt(*raw_splits(spec), corruption)
+    fn = PREPROCESSING[spec.preprocess]
+    train, test = train.to(device), test.to(device)
+    return train.with_x(fn(train.x)), test.with_x(fn(test.x))
+
+
+@dataclass(frozen=True)
+class Runs:
+    """K runs of one model: ``seeds`` fix the initial weights (``models.build(seed=...)``)
+    and each run's data order; ``options`` are the model's own (e.g. dropout rates)."""
+
+    model: str
+    config: TrainConfig
+    seeds: tuple[int, ...] = (0,)
+    init: str = "default"
+    options: tuple[tuple[str, Any], ...] = field(default=())
+
+
+class RunCache:
+    """Trained runs by a hash of everything that determines them: the data's content
+    fingerprints, the corruption, model, options, config, seeds and device type. In memory
+    for the process (a pytest session) and, if ``directory`` is set ($GENBENCH_RUN_CACHE),
+    on disk as RunResult JSON."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory else None
+        self._memory: dict[str, list[RunResult]] = {}
+
+    @staticmethod
+    def key(parts: dict[str, Any]) -> str:
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def get_or_train(self, parts: dict[str, Any],
+                     train: Callable[[], list[RunResult]]) -> list[RunResult]:
+        key = self.key(parts)
+        if key in self._memory:
+            return self._memory[key]
+        path = self.directory / f"{key}.jsonl" if self.directory else None
+        if path is not None and path.is_file():
+            results = [RunResult.from_json(line) for line in path.read_text().splitlines()]
+        else:
+            results = train()
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text("\n".join(r.to_json() for r in results))
+                os.replace(tmp, path)
+        self._memory[key] = results
+        return results
+
+
+@functools.lru_cache(maxsize=1)
+def default_cache() -> RunCache:
+    return RunCache(os.environ.get("GENBENCH_RUN_CACHE") or None)
+
+
+def train_runs(runs: Runs, train: ArrayDataset, test: ArrayDataset | None = None, *,
+               corruption: Corruption | None = None, labels: torch.Tensor | None = None,
+               cache: RunCache | None = None, device: torch.device | str | None = None
+               ) -> list[RunResult]:
+    """Train ``runs`` (K seeds side by side with ``fit_many``) on prepared data, through the
+    run cache. ``labels`` (K, N) gives each run its own labels (a noise sweep in one launch).
+    """
+    dev = torch.device(device) if device is not None else train.device
+    parts = {
+        "train": train.fingerprint(), "test": None if test is None else test.fingerprint(),
+        "corruption": asdict(corruption) if corruption else None,
+        "labels": None if labels is None else hashlib.sha256(
+            labels.cpu().numpy().tobytes()).hexdigest(),
+        "model": runs.model, "options": dict(runs.options), "init": runs.init,
+        "config": runs.config.to_dict(), "seeds": list(runs.seeds), "device": dev.type,
+    }
+
+    def fresh() -> list[RunResult]:
+        built = [models.build(runs.model, train.in_shape, train.num_classes, seed=s,
+                              init=runs.init, **dict(runs.options)) for s in runs.seeds]
+        return fit_many(built, train, runs.config, test, seeds=list(runs.seeds), labels=labels,
+                        device=dev, name=runs.model)
+
+    return (cache or default_cache()).get_or_train(parts, fresh)
+
+
+def seeds(n: int, start: int = 0) -> tuple[int, ...]:
+    """``n`` consecutive seeds: the seeds of a study are fixed in advance, never picked."""
+    return tuple(range(start, start + n))
+
+
+def model_state_dicts(results: Sequence[RunResult]) -> list[dict[str, torch.Tensor]]:
+    """Final weights of runs trained with ``keep_weights=True``."""
+    missing = [i for i, r in enumerate(results) if r.final_state is None]
+    if missing:
+        raise ConfigError(f"runs {missing} kept no weights: train with keep_weights=True")
+    return [r.final_state for r in results]
