@@ -135,7 +135,7 @@ def within(name: str, measured: Any, target: float, *, abs_tol: float | None = N
     words = " or ".join(w for w in (abs_tol is not None and f"±{fmt(float(abs_tol))}",
                                     rel_tol is not None and f"±{fmt(100 * float(rel_tol))}%") if w)
     return _numeric_check(name, "within", measured, target - width, target + width,
-                          f"{fmt(target)} {words} (i.e. [{fmt(target - width)}, {fmt(target + width)}])",
+                          f"{fmt(target)} {words}",
                           target if paper is None else paper, width if tol is None else tol)
 
 
@@ -262,7 +262,7 @@ class Ledger:
         """Append one record atomically: one ``os.write`` of the whole line under ``flock``."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (record.to_json() + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size

@@ -109,8 +109,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     claim_id, _, _, distributed = _claim_args(marker, metafunc.definition.nodeid)
     if "scale" not in metafunc.fixturenames:
-        raise pytest.UsageError(f"{metafunc.definition.nodeid}: claim {claim_id} must use the "
-                                f"`claim` fixture (def test_...(claim, scale, device))")
+        pytest.fail(f"{metafunc.definition.nodeid}: claim {claim_id} must use the `claim` "
+                    f"fixture (def test_...(claim, scale, device))", pytrace=False)
     full_marks = [pytest.mark.gpu] + ([pytest.mark.distributed] if distributed else [])
     metafunc.parametrize("scale", [pytest.param("smoke", id="smoke"),
                                    pytest.param("full", id="full", marks=full_marks)])
@@ -358,13 +358,13 @@ def _claim_args(marker: pytest.Mark, where: str) -> tuple[str, str, str, bool]:
     usage = ('@pytest.mark.claim("Z.T1.fit_random", source="Zhang et al. 2017, Table 1", '
              'statement="...")')
     if len(marker.args) != 1 or not CLAIM_ID.match(str(marker.args[0])):
-        raise pytest.UsageError(f"{where}: the claim mark needs one id like Z.T1.fit_random "
-                                f"(as in CLAIMS.md), got {marker.args!r}; usage: {usage}")
+        pytest.fail(f"{where}: the claim mark needs one id like Z.T1.fit_random (as in "
+                    f"CLAIMS.md), got {marker.args!r}; usage: {usage}", pytrace=False)
     unknown = set(marker.kwargs) - {"source", "statement", "distributed"}
     missing = {"source", "statement"} - set(marker.kwargs)
     if unknown or missing:
-        raise pytest.UsageError(f"{where}: claim {marker.args[0]}: missing {sorted(missing)}, "
-                                f"unknown {sorted(unknown)}; usage: {usage}")
+        pytest.fail(f"{where}: claim {marker.args[0]}: missing {sorted(missing)}, unknown "
+                    f"{sorted(unknown)}; usage: {usage}", pytrace=False)
     return (marker.args[0], str(marker.kwargs["source"]), str(marker.kwargs["statement"]),
             bool(marker.kwargs.get("distributed", False)))
 

@@ -1,0 +1,108 @@
+"""The reproducibility gate: does a new ledger reproduce a baseline ledger?
+
+For every (claim id, scale) in BASE, the latest record in NEW must
+
+1. exist, and have the same verdict;
+2. have every check of the baseline, with the same pass/fail;
+3. keep each numeric measured value within the check's ``tol`` of the baseline's measured
+   value: ``|new - base| <= tol`` (``tol`` is recorded with the check: by default the check's
+   own tolerance width, see :class:`genbench.ledger.Check`); a check without ``tol``, and any
+   non-numeric measured value (bools, strings), must be equal.
+
+Claims only in NEW are new, not differences. CI runs this against a committed baseline ledger
+of the smoke run, so any change of code that moves a measured value past its tolerance, or
+flips a verdict, fails the build with the differences printed as a table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from genbench.ledger import Check, ClaimRecord, fmt, latest, read_ledger
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way in which NEW fails to reproduce BASE."""
+
+    claim: str
+    scale: str
+    what: str
+    base: str
+    new: str
+    allowed: str = ""
+
+
+def compare_records(base: list[ClaimRecord], new: list[ClaimRecord]) -> list[Difference]:
+    """Every difference between the latest records of BASE and NEW (empty: reproduced)."""
+    newest = latest(new)
+    differences: list[Difference] = []
+    for key, old in latest(base).items():
+        record = newest.get(key)
+        if record is None:
+            differences.append(Difference(*key, "record", "present", "missing"))
+            continue
+        if record.verdict != old.verdict:
+            differences.append(Difference(*key, "verdict", old.verdict, record.verdict))
+        checks = {c.name: c for c in record.checks}
+        for check in old.checks:
+            differences += _compare_check(key, check, checks.pop(check.name, None))
+        differences += [Difference(*key, f"check {name}", "absent", fmt(c.measured))
+                        for name, c in checks.items()]
+    return differences
+
+
+def _compare_check(key: tuple[str, str], old: Check, new: Check | None) -> list[Difference]:
+    what = f"check {old.name}"
+    if new is None:
+        return [Difference(*key, what, fmt(old.measured), "missing")]
+    found = []
+    if new.passed != old.passed:
+        found.append(Difference(*key, f"{what} passed", str(old.passed), str(new.passed)))
+    if not _measured_close(old, new):
+        allowed = "equal" if old.tol is None or not _numbers(old, new) else f"±{fmt(old.tol)}"
+        found.append(Difference(*key, f"{what} measured", fmt(old.measured), fmt(new.measured),
+                                allowed))
+    return found
+
+
+def _numbers(*checks: Check) -> bool:
+    return all(isinstance(c.measured, (int, float)) and not isinstance(c.measured, bool)
+               for c in checks)
+
+
+def _measured_close(old: Check, new: Check) -> bool:
+    if not _numbers(old, new):
+        return old.measured == new.measured
+    a, b = float(old.measured), float(new.measured)
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if old.tol is None:
+        return a == b
+    return abs(a - b) <= old.tol * (1 + 1e-9) + 1e-12  # slack for the float rounding of tol
+
+
+def format_table(differences: list[Difference]) -> str:
+    """The differences as an aligned plain-text table."""
+    header = ("claim", "scale", "what", "baseline", "new", "allowed")
+    rows = [header] + [(d.claim, d.scale, d.what, d.base, d.new, d.allowed) for d in differences]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def compare_main(base: str | os.PathLike[str], new: str | os.PathLike[str]) -> int:
+    """Print the differences between two ledgers; 1 if there are any, else 0."""
+    old_records, new_records = read_ledger(base), read_ledger(new)
+    differences = compare_records(old_records, new_records)
+    if differences:
+        print(f"genbench compare: {new} does not reproduce {base}: "
+              f"{len(differences)} difference(s)\n")
+        print(format_table(differences))
+        return 1
+    print(f"genbench compare: {new} reproduces all {len(latest(old_records))} "
+          f"(claim, scale) records of {base}")
+    return 0

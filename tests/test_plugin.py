@@ -1,0 +1,181 @@
+"""The genbench pytest plugin, end to end through ``pytester`` (in-process runs)."""
+
+import hypothesis  # noqa: F401  # imported before the pytester runs, whose sys.modules
+import pytest  # snapshot would otherwise make each run import hypothesis and torch anew
+import torch
+
+from genbench.ledger import read_ledger
+from genbench.pytest_plugin import NO_GPU_REASON
+
+pytest_plugins = "pytester"
+
+CLAIMS = '''
+import pytest
+
+@pytest.mark.claim("T.T1.fit_random", source="Test paper, Table 1", statement="fits")
+def test_fit(claim, scale, device):
+    claim.sizes(train="10 of 10 images")
+    claim.seeds(0)
+    claim.at_least("acc", 1.0, 0.99, paper=0.9934)
+    claim.conclude()
+
+@pytest.mark.claim("T.T2.big", source="Test paper, Table 2", statement="big", distributed=True)
+def test_big(claim):
+    claim.holds("ok", True)
+    claim.conclude()
+
+def test_plain():
+    pass
+'''
+
+
+@pytest.fixture
+def run(pytester, monkeypatch):
+    """Run pytest on one test file with a fresh ledger; returns (result, ledger path)."""
+    monkeypatch.delenv("GENBENCH_SCALE", raising=False)
+    monkeypatch.delenv("GENBENCH_DEVICE", raising=False)
+    monkeypatch.delenv("GENBENCH_LEDGER", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    ledger = pytester.path / "out" / "ledger.jsonl"
+
+    def go(source, *args):
+        pytester.makepyfile(test_claims=source)
+        return pytester.runpytest_inprocess("--strict-markers", f"--ledger={ledger}", *args), ledger
+    return go
+
+
+def collected(result):
+    return sorted(line.split("::")[1] for line in result.outlines if "::" in line)
+
+
+def test_markers_are_registered(pytester):
+    result = pytester.runpytest_inprocess("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.claim(id, *, source, statement, distributed=False)*",
+                                 "@pytest.mark.gpu:*", "@pytest.mark.distributed:*"])
+
+
+def test_each_claim_runs_at_two_scales_and_full_needs_a_gpu(run):
+    result, ledger = run(CLAIMS, "-rs")
+    result.assert_outcomes(passed=3, skipped=2)
+    result.stdout.fnmatch_lines([f"SKIPPED *{NO_GPU_REASON}"])
+    assert {(r.id, r.scale, r.verdict) for r in read_ledger(ledger)} == {
+        ("T.T1.fit_random", "smoke", "pass"), ("T.T2.big", "smoke", "pass")}
+
+
+@pytest.mark.parametrize("args, expected", [
+    ((), ["test_big[full]", "test_big[smoke]", "test_fit[full]", "test_fit[smoke]", "test_plain"]),
+    (("-m", "gpu"), ["test_big[full]", "test_fit[full]"]),
+    (("-m", "distributed"), ["test_big[full]"]),
+    (("-m", "not gpu"), ["test_big[smoke]", "test_fit[smoke]", "test_plain"]),
+    (("--scale", "smoke"), ["test_big[smoke]", "test_fit[smoke]", "test_plain"]),
+    (("--scale", "full"), ["test_big[full]", "test_fit[full]", "test_plain"]),
+    (("-k", "fit_random"), ["test_fit[full]", "test_fit[smoke]"]),
+    (("-k", "T.T2.big and smoke"), ["test_big[smoke]"]),
+])
+def test_selection(run, args, expected):
+    result, _ = run(CLAIMS, "--collect-only", "-q", *args)
+    assert collected(result) == expected
+
+
+def test_scale_from_environment(run, monkeypatch):
+    monkeypatch.setenv("GENBENCH_SCALE", "full")
+    result, _ = run(CLAIMS, "--collect-only", "-q")
+    assert collected(result) == ["test_big[full]", "test_fit[full]", "test_plain"]
+
+
+def test_genbench_device_cpu_forces_full_scale(run, monkeypatch):
+    monkeypatch.setenv("GENBENCH_DEVICE", "cpu")
+    result, ledger = run(CLAIMS, "-m", "gpu")
+    result.assert_outcomes(passed=2)
+    (fit,) = [r for r in read_ledger(ledger) if r.id == "T.T1.fit_random"]
+    assert (fit.scale, fit.verdict, fit.seeds, fit.sizes) == ("full", "pass", (0,),
+                                                              {"train": "10 of 10 images"})
+    assert fit.device.startswith("cpu (") and fit.versions["torch"] and fit.timestamp
+    assert fit.node_id == "test_claims.py::test_fit[full]"
+
+
+def test_failed_check_is_recorded_then_asserted(run):
+    result, ledger = run('''
+import pytest
+
+@pytest.mark.claim("T.T1.acc", source="s", statement="s")
+def test_acc(claim):
+    claim.at_least("acc", 0.5, 0.99, paper=0.9934)
+    claim.within("loss", 0.1, 0.1, abs_tol=1e-3)
+    claim.conclude()
+''', "--scale=smoke")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*claim T.T1.acc ?smoke?: 1 of 2 checks failed:*",
+                                 "*- acc: measured 0.5 (paper 0.9934), needs >= 0.99*"])
+    (record,) = read_ledger(ledger)
+    assert record.verdict == "fail"
+    assert [(c.name, c.measured, c.passed) for c in record.checks] == [("acc", 0.5, False),
+                                                                        ("loss", 0.1, True)]
+
+
+def test_exception_before_conclude_leaves_an_error_record(run):
+    result, ledger = run('''
+import pytest
+
+@pytest.mark.claim("T.T1.boom", source="s", statement="s")
+def test_boom(claim):
+    claim.at_least("acc", 1.0, 0.5)
+    1 / 0
+''', "--scale=smoke")
+    result.assert_outcomes(failed=1)
+    (record,) = read_ledger(ledger)
+    assert record.verdict == "error" and "ZeroDivisionError" in record.error
+    assert [c.name for c in record.checks] == ["acc"]
+
+
+def test_forgotten_conclude_is_an_error(run):
+    result, ledger = run('''
+import pytest
+
+@pytest.mark.claim("T.T1.lazy", source="s", statement="s")
+def test_lazy(claim):
+    claim.at_least("acc", 1.0, 0.5)
+''', "--scale=smoke")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*claim T.T1.lazy ?smoke? never called claim.conclude()*"])
+    assert read_ledger(ledger)[0].verdict == "error"
+
+
+def test_strict_xfail_claim_keeps_verdict_fail(run):
+    result, ledger = run('''
+import pytest
+
+@pytest.mark.xfail(strict=True, reason="measured 0.5 acc vs paper 0.99")
+@pytest.mark.claim("T.T1.nope", source="s", statement="s")
+def test_nope(claim):
+    claim.at_least("acc", 0.5, 0.99)
+    claim.conclude()
+''', "--scale=smoke")
+    result.assert_outcomes(xfailed=1)
+    (record,) = read_ledger(ledger)
+    assert (record.verdict, record.xfail) == ("fail", "measured 0.5 acc vs paper 0.99")
+
+
+def test_ledger_path_from_environment(run, monkeypatch, pytester):
+    path = pytester.path / "env.jsonl"
+    monkeypatch.setenv("GENBENCH_LEDGER", str(path))
+    pytester.makepyfile(test_claims=CLAIMS)
+    pytester.runpytest_inprocess("--scale=smoke").assert_outcomes(passed=3)
+    assert len(read_ledger(path)) == 2
+
+
+@pytest.mark.parametrize("mark, message", [
+    ('"not an id", source="s", statement="s"', "needs one id like Z.T1.fit_random"),
+    ('"T.T1.x", source="s"', "missing ?'statement'?"),
+])
+def test_malformed_claim_mark_fails_collection(run, mark, message):
+    result, _ = run(f'''
+import pytest
+
+@pytest.mark.claim({mark})
+def test_x(claim):
+    claim.conclude()
+''')
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([f"*{message}*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
