@@ -37,8 +37,8 @@ def content_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     digest = hashlib.sha256(_FINGERPRINT_VERSION)
     for name, tensor in (("x", x), ("y", y)):
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\n".encode())
-    for tensor in (x, y):
-        digest.update(memoryview(tensor.detach().cpu().contiguous().numpy()).cast("B"))
+    for tensor in (x, y):  # raw bytes through a uint8 view: works for every dtype (bfloat16 too)
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
 
 

@@ -158,10 +158,9 @@ def _gunzip(src: Path, dst: Path) -> None:
 
 def _idx_files(tv_class: type) -> dict[str, tuple[tuple[str, str], ...]]:
     folder = tv_class.__name__
-    files = {split: tuple((f"{folder}/raw/{name}", md5) for name, md5 in tv_class.resources
+    return {split: tuple((f"{folder}/raw/{name}", md5) for name, md5 in tv_class.resources
                           if name.startswith("train" if split == "train" else "t10k"))
              for split in SPLITS}
-    return files
 
 
 def _cifar_files() -> dict[str, tuple[tuple[str, str], ...]]:

@@ -68,7 +68,7 @@ def print_status(root: str | os.PathLike[str] | None = None) -> int:
     because then the root itself is the problem.
     """
     base, origin = resolve_root(root)
-    rows = [split_status(name, split, base) for name in SOURCES for split in SPLITS]
+    rows = [split_status(name, split, root) for name in SOURCES for split in SPLITS]
     if all(row.verdict == MISSING for row in rows):
         raise DatasetError(
             f"no dataset found under data root {base} (from {origin}): genbench looks there for "
