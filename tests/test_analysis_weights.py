@@ -25,7 +25,9 @@ from genbench.errors import ConfigError
 
 def tiny_net(seed: int) -> nn.Sequential:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Dropout(0.3), nn.Linear(5, 3))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(12, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Dropout(0.3), nn.Linear(5, 3)
+    )
 
 
 def perturbed(model: nn.Module, seed: int) -> nn.Module:
@@ -44,7 +46,8 @@ def test_distance_and_norm_match_manual_computation():
     init = tiny_net(1)
     snapshot = trainable_state(init)
     final = perturbed(init, 5)
-    manual = math.sqrt(sum(((pf.double() - pi.double()) ** 2).sum().item() for pf, pi in zip(final.parameters(), init.parameters())))
+    pairs = zip(final.parameters(), init.parameters())
+    manual = math.sqrt(sum(((pf.double() - pi.double()) ** 2).sum().item() for pf, pi in pairs))
     assert distance_from_init(snapshot, final) == pytest.approx(manual, rel=1e-9)
     assert distance_from_init(init, dict(final.named_parameters())) == pytest.approx(manual, rel=1e-9)
     norm = math.sqrt(sum((p.double() ** 2).sum().item() for p in final.parameters()))
@@ -62,7 +65,8 @@ def test_stacked_equals_per_run():
     stacked = distance_from_init_stacked(init_params, final_params)
     per_run = [distance_from_init(i, f) for i, f in zip(inits, finals)]
     assert stacked.shape == (4,) and stacked.tolist() == pytest.approx(per_run, rel=1e-9)
-    assert weight_norm_stacked(final_params).tolist() == pytest.approx([weight_norm(f) for f in finals], rel=1e-9)
+    norms = [weight_norm(f) for f in finals]
+    assert weight_norm_stacked(final_params).tolist() == pytest.approx(norms, rel=1e-9)
 
 
 def test_gradient_norm_equals_direct_autograd_and_is_chunk_independent():

@@ -19,7 +19,7 @@ from genbench.analysis import (
 )
 from genbench.errors import ConfigError
 
-PROPS = settings(max_examples=40, deadline=None)
+PROPS = settings(max_examples=30, deadline=None)
 
 
 @st.composite
@@ -164,3 +164,20 @@ def test_bad_threshold_raises(t):
         consensus(probs, t)
     with pytest.raises(ConfigError, match="threshold"):
         threshold_sweep(probs, torch.zeros(1, dtype=torch.long), [0.5, t] if isinstance(t, float) else [t])
+
+
+@PROPS
+@given(prob_tensors(), st.data())
+def test_sweep_equals_pointwise_even_at_ties(probs, data):
+    k = data.draw(st.integers(1, probs.shape[0]))
+    n_samples, n_classes = probs.shape[1:]
+    labels = st.lists(st.integers(0, n_classes - 1), min_size=n_samples, max_size=n_samples)
+    y = torch.tensor(data.draw(labels), dtype=torch.long)
+    best = consensus_scores(probs, k).amax(dim=-1).tolist()
+    ts = data.draw(st.lists(st.sampled_from(best) | thresholds, min_size=1, max_size=5))  # include exact ties
+    sweep = threshold_sweep(probs, y, ts, k=k)
+    for i, t in enumerate(ts):
+        pred = consensus(probs, t, k=k)
+        assert sweep.coverage[i].item() == pytest.approx(coverage(pred))
+        acc, expected = sweep.accuracy[i].item(), classified_accuracy(pred, y)
+        assert (math.isnan(acc) and math.isnan(expected)) or acc == pytest.approx(expected)

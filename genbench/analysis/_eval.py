@@ -30,7 +30,9 @@ def chunks(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     if x.shape[:1] != y.shape or y.ndim != 1 or len(y) == 0:
-        raise ConfigError(f"x and y must hold the same non-zero number of samples, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ConfigError(
+            f"x and y must hold the same non-zero number of samples, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     for xb, yb in zip(torch.split(x, batch_size), torch.split(y, batch_size)):
         yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
 

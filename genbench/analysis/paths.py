@@ -57,7 +57,9 @@ def interpolate_state(
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+def _evaluate(
+    model: nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` run with ``state`` on (x, y), in chunks."""
     loss_sum, n_right = 0.0, 0
     for xb, yb in chunks(x, y, batch_size, model_device(model)):
@@ -90,7 +92,8 @@ def interpolation_path(
             loss, acc = _evaluate(model_a, interpolate_state(state_a, state_b, alpha), x, y, batch_size)
             losses.append(loss)
             accuracies.append(acc)
-    return InterpolationPath(*(torch.tensor(v, dtype=torch.float64) for v in (alpha_list, losses, accuracies)))
+    columns = (alpha_list, losses, accuracies)
+    return InterpolationPath(*(torch.tensor(v, dtype=torch.float64) for v in columns))
 
 
 def good_range(
@@ -107,7 +110,9 @@ def good_range(
     a = torch.as_tensor(alphas, dtype=torch.float64).reshape(-1)
     acc = torch.as_tensor(accuracies, dtype=torch.float64).reshape(-1)
     if a.shape != acc.shape or a.numel() == 0:
-        raise ConfigError(f"alphas and accuracies must be non-empty and of equal length, got {a.numel()} and {acc.numel()}")
+        raise ConfigError(
+            f"alphas and accuracies must be non-empty and of equal length, got {a.numel()} and {acc.numel()}"
+        )
     order = torch.argsort(a)
     a, good = a[order].tolist(), (acc[order] >= level).tolist()
     runs: list[tuple[float, float]] = []

@@ -16,7 +16,9 @@ import torch
 from genbench.errors import ConfigError
 
 
-def rademacher_labels(n: int, k_draws: int, seed: int, device: torch.device | str | None = None) -> torch.Tensor:
+def rademacher_labels(
+    n: int, k_draws: int, seed: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """K independent uniform +-1 labelings of n samples, shape (K, n), float32.
 
     Drawn on the CPU from ``torch.Generator().manual_seed(seed)`` and then moved, so a seed gives
@@ -38,7 +40,7 @@ def signed_prediction(probs: torch.Tensor) -> torch.Tensor:
     valid h and gives +-1); class 1 corresponds to sigma = +1 in :func:`rademacher_labels`.
     """
     if probs.shape[-1] != 2:
-        raise ConfigError(f"signed_prediction needs two-class probabilities (last dim 2), got {tuple(probs.shape)}")
+        raise ConfigError(f"signed_prediction needs two-class probabilities (last dim 2), got {probs.shape}")
     return 2.0 * probs[..., 1] - 1.0
 
 
@@ -51,7 +53,8 @@ def empirical_rademacher(predictions: torch.Tensor, sigmas: torch.Tensor) -> flo
     """
     if predictions.shape != sigmas.shape or predictions.ndim != 2 or predictions.numel() == 0:
         raise ConfigError(
-            f"predictions and sigmas must both have shape (K, n), got {tuple(predictions.shape)} and {tuple(sigmas.shape)}"
+            "predictions and sigmas must both have shape (K, n), "
+            f"got {tuple(predictions.shape)} and {tuple(sigmas.shape)}"
         )
     if not torch.isfinite(predictions).all() or predictions.abs().max() > 1.0:
         raise ConfigError("predictions must lie in [-1, 1]; map probabilities with signed_prediction(probs)")
