@@ -62,6 +62,8 @@ def build(
     shape = _check_in_shape(in_shape)
     _check_int("num_classes", num_classes, minimum=1)
     _check_int("seed", seed, minimum=0)
+    if seed >= 2**63:
+        raise ConfigError(f"seed={seed} is not allowed: it must be below 2**63.")
     if init not in INITS:
         raise ConfigError(f"init={init!r} is not allowed; allowed: {list(INITS)}.")
     unknown = sorted(set(options) - set(spec.options))
