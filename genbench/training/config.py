@@ -77,6 +77,8 @@ class TrainConfig:
     keep_weights: keep initial and final weights in the result.
     keep_test_probs: keep per-sample test probabilities of the final model in the result.
     keep_train_eval: evaluate the whole (un-augmented) training set at every eval epoch too.
+    keep_test_history: keep per-sample test probabilities at every eval epoch (the
+        consensus paper's per-sample loss dynamics need them), as ``RunResult.test_history``.
     """
 
     optimizer: Optimizer = "sgd"
@@ -97,6 +99,7 @@ class TrainConfig:
     keep_weights: bool = False
     keep_test_probs: bool = False
     keep_train_eval: bool = False
+    keep_test_history: bool = False
 
     def __post_init__(self) -> None:
         _require(self.optimizer in _OPTIMIZERS, "optimizer", f"one of {_OPTIMIZERS}",

@@ -289,7 +289,8 @@ class _Loop:
     def _record(self, loss: list[float], acc: list[float], evaluate: bool) -> None:
         test = train_eval = None
         if evaluate and self.test is not None:
-            test = _evaluate(self.trainee, self.test.x, self.test.y, self.config, self.device)
+            test = _evaluate(self.trainee, self.test.x, self.test.y, self.config, self.device,
+                             keep_probs=self.config.keep_test_history)
         if evaluate and self.config.keep_train_eval:
             train_eval = _evaluate(self.trainee, self.train.x, self.train.y, self.config,
                                    self.device)
@@ -308,6 +309,10 @@ class _Loop:
             c["test_acc"].append(None if test is None else test[1][i].item())
             c["train_eval_loss"].append(None if train_eval is None else train_eval[0][i].item())
             c["train_eval_acc"].append(None if train_eval is None else train_eval[1][i].item())
+            if test is not None and test[2] is not None:
+                probs = test[2][i][None]
+                r.test_history = probs if r.test_history is None else torch.cat(
+                    [r.test_history, probs])
 
     def _finish(self, i: int) -> None:
         self.active[i] = False

@@ -36,6 +36,8 @@ class RunResult:
     fitted: the stop rule was met (for "train_acc", confirmed by a full evaluation pass).
     fit_epoch / fit_step / fit_seconds: when it was met (None if never).
     final: metrics of the final model from full evaluation passes.
+    test_history: with ``keep_test_history``, per-sample test probabilities (E, N, C) at each
+        of the E epochs whose ``test_acc`` curve entry is not None.
     """
 
     config: dict[str, Any]
@@ -55,8 +57,9 @@ class RunResult:
     init_state: State | None = None
     final_state: State | None = None
     test_probs: torch.Tensor | None = None
+    test_history: torch.Tensor | None = None
 
-    _TENSOR_FIELDS = ("init_state", "final_state", "test_probs")
+    _TENSOR_FIELDS = ("init_state", "final_state", "test_probs", "test_history")
 
     def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
