@@ -237,7 +237,7 @@ class ClaimRecord:
 
     def to_json(self) -> str:
         """One line of JSON (no newline inside, whatever the notes hold)."""
-        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return json.dumps(self.to_dict(), default=str)  # keeps the legend order of series
 
     @classmethod
     def from_json(cls, line: str) -> ClaimRecord:

@@ -180,9 +180,11 @@ def claim(request: pytest.FixtureRequest, scale: str, device: Any) -> Iterator[C
     if recorder.concluded:
         return
     report = request.node.stash.get(_call_report, None)
-    if report is not None and report.failed:
+    if report is None or (report.skipped and not hasattr(report, "wasxfail")):
+        return  # setup failed or the test skipped itself: nothing was measured
+    if report.failed or report.skipped:  # raised (an xfail test that raises is 'skipped')
         recorder.write("error", error=_crash_text(report))
-    elif report is not None:  # the test body finished without conclude()
+    else:  # the test body finished without conclude()
         recorder.write("error", error="the test finished without calling claim.conclude()")
         pytest.fail(f"claim {claim_id} [{scale}] never called claim.conclude(); its checks were "
                     f"recorded with verdict 'error'", pytrace=False)

@@ -128,6 +128,25 @@ def test_boom(claim):
     assert [c.name for c in record.checks] == ["acc"]
 
 
+def test_skip_inside_a_claim_writes_nothing_and_xfail_that_raises_is_an_error(run):
+    result, ledger = run('''
+import pytest
+
+@pytest.mark.claim("T.T1.skipped", source="s", statement="s")
+def test_skipped(claim):
+    pytest.skip("dataset not present")
+
+@pytest.mark.xfail(strict=True, reason="known")
+@pytest.mark.claim("T.T1.raises", source="s", statement="s")
+def test_raises(claim):
+    raise RuntimeError("diverged")
+''', "--scale=smoke")
+    result.assert_outcomes(skipped=1, xfailed=1)
+    (record,) = read_ledger(ledger)
+    assert (record.id, record.verdict, record.xfail) == ("T.T1.raises", "error", "known")
+    assert "RuntimeError: diverged" in record.error
+
+
 def test_forgotten_conclude_is_an_error(run):
     result, ledger = run('''
 import pytest
