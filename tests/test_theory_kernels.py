@@ -1,0 +1,65 @@
+"""Gaussian-kernel interpolation: exact fits, chunking, norms, and the memory check."""
+
+import pytest
+import torch
+
+from genbench.errors import ConfigError, GenbenchError
+from genbench.theory import MemoryBudgetError, gaussian_kernel, kernel_interpolate, kernel_norm
+from genbench.theory.kernels import KernelSolveError, kernel_solve_bytes
+
+
+def _data(n: int = 300, d: int = 50, classes: int = 10, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def test_kernel_matches_cdist_and_chunking_does_not_change_it():
+    A, _ = _data(37, 9)
+    B, _ = _data(23, 9, seed=1)
+    A, B = A.double(), B.double()
+    expected = torch.exp(-torch.cdist(A, B) ** 2 / (2 * 1.5**2))
+    torch.testing.assert_close(gaussian_kernel(A, B, 1.5), expected)
+    assert torch.equal(gaussian_kernel(A, B, 1.5, chunk_size=5), gaussian_kernel(A, B, 1.5, chunk_size=37))
+
+
+def test_interpolation_fits_random_labels_exactly():
+    X, y = _data()
+    model = kernel_interpolate(X, y, chunk_size=64)
+    assert torch.equal(model.classify(X), y)
+    onehot = torch.nn.functional.one_hot(y, 10).double()
+    torch.testing.assert_close(model.predict(X), onehot, rtol=0, atol=1e-8)
+
+
+def test_kernel_norm_is_rkhs_norm():
+    X, y = _data(120)
+    model = kernel_interpolate(X, y, bandwidth=2.0)
+    K = gaussian_kernel(X.double(), X.double(), 2.0)
+    expected = torch.sqrt(torch.trace(model.alpha.T @ K @ model.alpha))
+    assert kernel_norm(model) == pytest.approx(float(expected), rel=1e-10)
+
+
+def test_regularization_lowers_the_norm():
+    X, y = _data(120)
+    assert kernel_norm(kernel_interpolate(X, y, reg=1.0)) < kernel_norm(kernel_interpolate(X, y))
+
+
+def test_memory_check_raises_before_allocating():
+    X = torch.zeros(2_000_000, 1)  # the kernel would need 32 TB
+    with pytest.raises(MemoryBudgetError, match="n=2000000") as err:
+        kernel_interpolate(X, torch.zeros(2_000_000, dtype=torch.long))
+    assert isinstance(err.value, GenbenchError)
+    assert kernel_solve_bytes(60_000, 784, 10, torch.float32) < 15e9
+
+
+def test_singular_kernel_is_reported_not_jittered():
+    X = torch.zeros(5, 3)  # identical points: K is all ones, rank 1
+    with pytest.raises(KernelSolveError, match="positive"):
+        kernel_interpolate(X, torch.arange(5), bandwidth=1.0)
+
+
+def test_bad_arguments():
+    X, y = _data(10)
+    with pytest.raises(ConfigError, match="bandwidth"):
+        gaussian_kernel(X, X, 0.0)
+    with pytest.raises(ConfigError, match="reg"):
+        kernel_interpolate(X, y, reg=-1.0)
