@@ -10,6 +10,12 @@ of one architecture train in one launch with torch.func (see ``trainee.py``).
 Why it is reproducible: every random draw of a run (data order, augmentation, dropout) comes
 from the run's seed, and checkpoints carry the generators, so a resumed run continues exactly
 where an uninterrupted one would be.
+
+Why it scales out unchanged: under ``torchrun`` the model is wrapped in
+DistributedDataParallel, each rank holds its shard of the data and computes its part of every
+global batch (``sources.py``), losses are scaled so that DDP's gradient average equals the
+one-process gradient of the global batch, and epoch statistics are summed over ranks; only
+rank 0 writes checkpoints and draws the progress bar.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -28,12 +33,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from genbench.errors import ConfigError, GenbenchError
-from genbench.training.augment import augment_batch
+from genbench.training import distributed
 from genbench.training.config import TrainConfig
+from genbench.training.distributed import Dist
 from genbench.training.result import RunResult
+from genbench.training.sources import ResidentSource, Source, StreamSource
 from genbench.training.trainee import SingleTrainee, StackedTrainee, State, Trainee, vmappable
 
-EVAL_BATCH = 1024
 COMPILE_MIN_STEPS = 2000
 
 
@@ -46,14 +52,6 @@ class NonFiniteLossError(GenbenchError):
         super().__init__(message)
         self.epoch, self.step, self.model_index = epoch, step, model_index
         self.last_good_state = last_good_state
-
-
-@dataclass
-class _Data:
-    """Resident training/test tensors: x float (N, C, H, W); y (K, N), one row per model."""
-
-    x: torch.Tensor
-    y: torch.Tensor
 
 
 def _as_float_images(ds, device: torch.device, what: str) -> torch.Tensor:
@@ -100,25 +98,30 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
 
 
 @torch.no_grad()
-def _evaluate(trainee: Trainee, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-              device: torch.device, keep_probs: bool = False
+def _evaluate(trainee: Trainee, source: Source, config: TrainConfig, device: torch.device,
+              job: Dist, keep_probs: bool = False
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Mean loss (K,), accuracy (K,) and optionally probabilities (K, N, C) of every model on
-    a set shared by all models, with labels y (K, N). Eval mode, chunked."""
+    a source's whole split, in eval mode, summed over ranks."""
     trainee.train(False)
-    loss_sum = torch.zeros(y.shape[0], device=device)
-    correct = torch.zeros(y.shape[0], device=device)
+    k = trainee.k
+    sums = torch.zeros(3, k, device=device)  # loss, correct, count
     probs = []
-    for start in range(0, x.shape[0], EVAL_BATCH):
-        xb, yb = x[start:start + EVAL_BATCH], y[:, start:start + EVAL_BATCH]
+    for xb, yb in source.chunks():
         with _autocast(device, config):
             logits = trainee.forward(xb, shared=True).float()
-        loss_sum += F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").sum(1)
-        correct += (logits.argmax(-1) == yb).sum(1)
+        sums[0] += F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").sum(1)
+        sums[1] += (logits.argmax(-1) == yb).sum(1)
+        sums[2] += yb.shape[1]
         if keep_probs:
             probs.append(logits.softmax(-1).cpu())
-    n = max(x.shape[0], 1)
-    return loss_sum / n, correct / n, (torch.cat(probs, 1) if keep_probs else None)
+    distributed.all_reduce_sum(sums, job)
+    n = sums[2].clamp(min=1)
+    kept = None
+    if keep_probs:
+        local = torch.cat(probs, 1) if probs else torch.empty(k, 0, 0)
+        kept = distributed.unshard(distributed.all_gather_objects(local, job), dim=1)
+    return sums[0] / n, sums[1] / n, kept
 
 
 def _global_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -139,29 +142,30 @@ def _to_cpu(state: State) -> State:
 
 
 class _Loop:
-    """The training loop over K models that share a data set, a config and a schedule."""
+    """The training loop over K models that share a data source, a config and a schedule."""
 
-    def __init__(self, trainee: Trainee, train: _Data, test: _Data | None, config: TrainConfig,
-                 seeds: Sequence[int], device: torch.device, names: Sequence[str],
-                 progress: bool | None) -> None:
+    def __init__(self, trainee: Trainee, train: Source, test: Source | None,
+                 config: TrainConfig, seeds: Sequence[int], device: torch.device,
+                 names: Sequence[str], progress: bool | None, job: Dist) -> None:
         self.trainee, self.train, self.test, self.config = trainee, train, test, config
-        self.device, self.k = device, trainee.k
+        self.device, self.k, self.job = device, trainee.k, job
         self.gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
         self.opt = _optimizer(trainee.parameters(), config, device)
-        n = train.x.shape[0]
         self.results = [
-            RunResult(config=config.to_dict(), model=names[i], seed=seeds[i], n_train=n,
-                      n_test=0 if test is None else test.x.shape[0]) for i in range(self.k)]
+            RunResult(config=config.to_dict(), model=names[i], seed=seeds[i], n_train=train.n,
+                      n_test=0 if test is None else test.n) for i in range(self.k)]
         self.active = [True] * self.k
         self.final_states: list[State | None] = [None] * self.k
         self.epoch, self.step, self.elapsed = 0, 0, 0.0
-        self.progress = progress
+        self.progress = progress if job.main else False
         if config.keep_weights:
             for i, r in enumerate(self.results):
                 r.init_state = _to_cpu(trainee.model_state(i))
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self, path: Path) -> None:
+        if not self.job.main:
+            return
         blob = {"trainee": self.trainee.state(), "opt": self.opt.state_dict(),
                 "gens": [g.get_state() for g in self.gens], "epoch": self.epoch,
                 "step": self.step, "elapsed": self.elapsed, "active": self.active,
@@ -183,43 +187,34 @@ class _Loop:
         _set_global_rng_state(blob["rng"], self.device)
 
     # -- one epoch -----------------------------------------------------------------------------
-    def _batches(self) -> Iterator[torch.Tensor]:
-        n, b = self.train.x.shape[0], self.config.batch_size
-        perms = torch.stack([torch.randperm(n, generator=g, device=self.device)
-                             for g in self.gens])
-        for start in range(0, n, b):
-            yield perms[:, start:start + b]
-
     def _epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Train one epoch; return the epoch's mean loss and online accuracy per model."""
-        cfg, x, y = self.config, self.train.x, self.train.y
+        cfg, world = self.config, self.job.world
         lr = cfg.lr * cfg.lr_decay ** self.epoch
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.trainee.train(True)
-        loss_sum = torch.zeros(self.k, device=self.device)
-        correct = torch.zeros(self.k, device=self.device)
+        sums = torch.zeros(3, self.k, device=self.device)  # loss, correct, count
         first_bad = torch.full((self.k,), -1, device=self.device, dtype=torch.long)
-        for idx in self._batches():
-            xb, yb = x[idx], y.gather(1, idx)
-            if cfg.augment.active:
-                xb = torch.stack([augment_batch(xb[i], cfg.augment, g)
-                                  for i, g in enumerate(self.gens)])
+        for xb, yb, size in self.train.batches(self.gens, cfg.augment, self.epoch):
             with _autocast(self.device, cfg):
                 logits = self.trainee.forward(xb).float()
-            losses = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)
+            per_sample = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none")
+            # each model's mean over the global batch; DDP averages over ranks, hence * world
+            losses = per_sample.sum(1) * (world / size)
             self.opt.zero_grad(set_to_none=True)
             losses.sum().backward()
             self.opt.step()
-            losses = losses.detach()
-            bad = ~torch.isfinite(losses) & (first_bad < 0)
-            first_bad = torch.where(bad, self.step, first_bad)
-            loss_sum += losses * idx.shape[1]
-            correct += (logits.detach().argmax(-1) == yb).sum(1)
+            local = per_sample.detach().sum(1)
+            first_bad = torch.where(~torch.isfinite(local) & (first_bad < 0), self.step,
+                                    first_bad)
+            sums[0] += local
+            sums[1] += (logits.detach().argmax(-1) == yb).sum(1)
+            sums[2] += yb.shape[1]
             self.step += 1
-        self._check_finite(first_bad)
-        n = x.shape[0]
-        return loss_sum / n, correct / n
+        distributed.all_reduce_sum(sums, self.job)
+        self._check_finite(distributed.all_reduce_max(first_bad, self.job))
+        return sums[0] / sums[2], sums[1] / sums[2]
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
         for i, s in enumerate(first_bad.tolist()):
@@ -241,12 +236,15 @@ class _Loop:
             return loss <= cfg.stop_target
         return False
 
+    def _eval(self, source: Source, keep_probs: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        return _evaluate(self.trainee, source, self.config, self.device, self.job, keep_probs)
+
     def _confirmed(self, candidates: list[int]) -> set[int]:
         """A fit counts only once a full evaluation pass on the training set confirms it."""
         if not self.config.confirm_fit:
             return set(candidates)
-        loss, acc, _ = _evaluate(self.trainee, self.train.x, self.train.y, self.config,
-                                 self.device)
+        loss, acc, _ = self._eval(self.train)
         return {i for i in candidates if self._met(loss[i].item(), acc[i].item())}
 
     # -- the run -------------------------------------------------------------------------------
@@ -289,11 +287,9 @@ class _Loop:
     def _record(self, loss: list[float], acc: list[float], evaluate: bool) -> None:
         test = train_eval = None
         if evaluate and self.test is not None:
-            test = _evaluate(self.trainee, self.test.x, self.test.y, self.config, self.device,
-                             keep_probs=self.config.keep_test_history)
+            test = self._eval(self.test, keep_probs=self.config.keep_test_history)
         if evaluate and self.config.keep_train_eval:
-            train_eval = _evaluate(self.trainee, self.train.x, self.train.y, self.config,
-                                   self.device)
+            train_eval = self._eval(self.train)
         lr = self.config.lr * self.config.lr_decay ** (self.epoch - 1)
         for i, r in enumerate(self.results):
             if not self.active[i]:
@@ -324,10 +320,9 @@ class _Loop:
         """Final metrics of each model at its own stopping point, from full evaluations; the
         trainee is left holding every model's final state."""
         self.trainee.load(_stack_states(self.final_states, self.device))
-        train = _evaluate(self.trainee, self.train.x, self.train.y, self.config, self.device)
-        test = None if self.test is None else _evaluate(
-            self.trainee, self.test.x, self.test.y, self.config, self.device,
-            keep_probs=self.config.keep_test_probs)
+        train = self._eval(self.train)
+        test = None if self.test is None else self._eval(
+            self.test, keep_probs=self.config.keep_test_probs)
         for i, r in enumerate(self.results):
             r.final = {"train_loss": train[0][i].item(), "train_acc": train[1][i].item()}
             if test is not None:
@@ -364,30 +359,58 @@ def _maybe_compile(model: nn.Module, config: TrainConfig, n: int,
 
 
 def _device(ds, device: torch.device | str | None) -> torch.device:
-    return torch.device(device) if device is not None else ds.x.device
+    if device is not None:
+        return torch.device(device)
+    if distributed.launched():
+        return distributed.local_device()
+    return ds.x.device if hasattr(ds, "x") else torch.device("cpu")
+
+
+def _source(ds, k: int, labels: torch.Tensor | None, config: TrainConfig, device: torch.device,
+            job: Dist, what: str) -> Source:
+    """A resident source for an ArrayDataset, a streamed one for a StreamingDataset."""
+    if hasattr(ds, "stream_dataset"):
+        if k != 1:
+            raise ConfigError("fit_many: streamed datasets train one model per process")
+        if config.keep_test_probs or config.keep_test_history:
+            raise ConfigError("keep_test_probs/keep_test_history need a resident test set")
+        targets = ds.targets if labels is None else labels
+        return StreamSource(ds.stream_dataset(), torch.as_tensor(targets).long().reshape(1, -1),
+                            config.batch_size, job, device, ds.preprocess, ds.workers,
+                            config.seed)
+    return ResidentSource(_as_float_images(ds, device, what), _labels(ds, k, labels, device),
+                          config.batch_size, job)
 
 
 def fit(model: nn.Module, train, config: TrainConfig, test=None, *,
         device: torch.device | str | None = None, checkpoint: str | Path | None = None,
         progress: bool | None = None, name: str = "", labels: torch.Tensor | None = None
         ) -> RunResult:
-    """Train ``model`` on ``train`` (an ArrayDataset with float images) under ``config``.
+    """Train ``model`` on ``train`` under ``config``; return its RunResult.
 
-    The model is trained in place and left at its final state. ``test``, if given, is
-    evaluated every ``config.eval_every`` epochs. ``checkpoint``: a file written after every
-    epoch; if it exists when fit starts, the run resumes from it and ends exactly as an
-    uninterrupted run would. ``labels`` overrides ``train.y`` (shape (N,)).
+    ``train``/``test``: an ArrayDataset with float images (resident on the device for the
+    whole run) or a streamed dataset (``genbench.data.imagenet``). The model is trained in
+    place and left at its final state. ``test`` is evaluated every ``config.eval_every``
+    epochs. ``checkpoint``: a file written after every epoch; if it exists when fit starts,
+    the run resumes from it and ends exactly as an uninterrupted run would. ``labels``
+    overrides ``train.y`` (shape (N,)). Under torchrun the same call trains with
+    DistributedDataParallel over all ranks (see the module docstring); every rank returns
+    the same result.
     """
     dev = _device(train, device)
+    job = distributed.current(dev)
     model = _prepare(model, dev)
     with _seeded(config.seed, dev):
-        train_data = _Data(_as_float_images(train, dev, "training"), _labels(
-            train, 1, None if labels is None else torch.as_tensor(labels)[None], dev))
-        test_data = None if test is None else _Data(_as_float_images(test, dev, "test"),
-                                                    _labels(test, 1, None, dev))
-        compiled = _maybe_compile(model, config, train_data.x.shape[0], dev)
-        loop = _Loop(SingleTrainee(model, compiled), train_data, test_data, config,
-                     [config.seed], dev, [name or type(model).__name__], progress)
+        train_src = _source(train, 1, None if labels is None else torch.as_tensor(labels)[None],
+                            config, dev, job, "training")
+        test_src = None if test is None else _source(test, 1, None, config, dev, job, "test")
+        call = _maybe_compile(model, config, train_src.n, dev)
+        if job.active:
+            ddp = torch.nn.parallel.DistributedDataParallel(
+                call or model, device_ids=[dev.index] if dev.type == "cuda" else None)
+            call = ddp
+        loop = _Loop(SingleTrainee(model, call), train_src, test_src, config, [config.seed],
+                     dev, [name or type(model).__name__], progress, job)
         return loop.run(None if checkpoint is None else Path(checkpoint))[0]
 
 
@@ -403,6 +426,8 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
     (torch.func); "sequential" trains them one after the other; "auto" picks vmap on CUDA
     and sequential on the CPU, where training is compute-bound and vmap is measured slower,
     and for models with BatchNorm (whose running statistics vmap cannot batch).
+    Under torchrun the K models are split over the ranks (rank r trains models r, r + N, ...
+    side by side) and every rank returns all K results.
     """
     k = len(models)
     if k == 0:
@@ -412,7 +437,14 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
         raise ConfigError(f"fit_many: seeds has {len(seeds)} entries for {k} models")
     if strategy not in ("auto", "vmap", "sequential"):
         raise ConfigError(f"fit_many: strategy={strategy!r}; allowed: auto, vmap, sequential")
+    if labels is not None and tuple(labels.shape) != (k, len(train.y)):
+        raise ConfigError(f"fit_many: labels must have shape (K={k}, N={len(train.y)}), "
+                          f"got {tuple(labels.shape)}")
     dev = _device(train, device)
+    job = distributed.current(dev)
+    if job.active:
+        return _fit_many_over_ranks(models, train, config, test, seeds, labels, dev, strategy,
+                                    progress, name, job)
     if strategy == "auto":
         strategy = "vmap" if dev.type == "cuda" and vmappable(models[0]) else "sequential"
     if strategy == "sequential":
@@ -424,16 +456,48 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
                           "(running statistics); use strategy='sequential'")
     models = [m.to(dev) for m in models]
     with _seeded(seeds[0], dev):
-        train_data = _Data(_as_float_images(train, dev, "training"),
-                           _labels(train, k, labels, dev))
-        test_data = None if test is None else _Data(_as_float_images(test, dev, "test"),
-                                                    _labels(test, k, None, dev))
-        loop = _Loop(StackedTrainee(list(models)), train_data, test_data, config, seeds, dev,
-                     [name or type(models[0]).__name__] * k, progress)
+        train_src = _source(train, k, labels, config, dev, job, "training")
+        test_src = None if test is None else _source(test, k, None, config, dev, job, "test")
+        loop = _Loop(StackedTrainee(list(models)), train_src, test_src, config, seeds, dev,
+                     [name or type(models[0]).__name__] * k, progress, job)
         results = loop.run(None)
     for m, state in zip(models, loop.final_states):
         m.load_state_dict({n: t.to(dev) for n, t in state.items()})
     return results
+
+
+def _fit_many_over_ranks(models, train, config, test, seeds, labels, dev, strategy, progress,
+                         name, job: Dist) -> list[RunResult]:
+    """Rank r trains models r, r + world, ... (one process each, no gradient exchange), then
+    every rank gathers all results in the original order."""
+    mine = list(range(job.rank, len(models), job.world))
+    local = []
+    if mine:
+        with _local_world():
+            local = fit_many([models[i] for i in mine], train, config, test,
+                             seeds=[seeds[i] for i in mine],
+                             labels=None if labels is None else labels[mine], device=dev,
+                             strategy=strategy, progress=progress, name=name)
+    gathered = distributed.all_gather_objects([(i, r.to_json()) for i, r in zip(mine, local)],
+                                              job)
+    by_index = dict(item for part in gathered for item in part)
+    results = [RunResult.from_json(by_index[i]) for i in range(len(models))]
+    for i in mine:
+        state = results[i].final_state
+        if state is not None:
+            models[i].load_state_dict({n: t.to(dev) for n, t in state.items()})
+    return results
+
+
+@contextlib.contextmanager
+def _local_world() -> Iterator[None]:
+    """Within this block the engine trains as a world of one (a rank's own slice of a study)."""
+    previous = distributed.FORCE_LOCAL
+    distributed.FORCE_LOCAL = True
+    try:
+        yield
+    finally:
+        distributed.FORCE_LOCAL = previous
 
 
 def evaluate(model: nn.Module, ds, config: TrainConfig | None = None, *,
@@ -442,9 +506,10 @@ def evaluate(model: nn.Module, ds, config: TrainConfig | None = None, *,
     """Loss and accuracy of ``model`` on a whole dataset in eval mode (and, on request, the
     per-sample probabilities), through the same evaluation path the engine uses."""
     dev = _device(ds, device)
-    model = model.to(dev)
-    loss, acc, probs = _evaluate(SingleTrainee(model), _as_float_images(ds, dev, "evaluation"),
-                                 ds.y.to(dev).long()[None], config or TrainConfig(), dev,
+    config = config or TrainConfig()
+    job = Dist()
+    source = _source(ds, 1, None, config, dev, job, "evaluation")
+    loss, acc, probs = _evaluate(SingleTrainee(model.to(dev)), source, config, dev, job,
                                  keep_probs)
     out: dict[str, float | torch.Tensor] = {"loss": loss.item(), "acc": acc.item()}
     if probs is not None:
