@@ -286,7 +286,8 @@ class ClaimRecorder:
             commit=git_commit(str(self._rootdir)) if self._rootdir else None,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             figures=tuple(self._figures), node_id=self._node_id, error=error, xfail=self._xfail)
-        self._ledger.append(record)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone writes
+            self._ledger.append(record)
         return record
 
     def _add(self, check: Check) -> bool:
