@@ -1,0 +1,251 @@
+"""E.*: points of extreme overfitting (Algorithm 1, Section 3, Figures 2-7).
+
+Setting (Section 4.3): Adam, constant step 1e-3, batch 128, Xavier-uniform init; eo_mlp,
+eo_cnn and eo_resnet on MNIST, Fashion-MNIST and CIFAR-10 (pixels /255); per (model, dataset)
+R runs on the clean training set and R on Algorithm 1's corrupted set, R = 200. All E.S3
+claims read the same cached runs (``genbench.studies.extreme``); none trains a second time.
+
+Fixed before the runs (never tuned to them):
+* Extreme point: median over the runs of clean-train accuracy >= 0.99 and test accuracy
+  <= 0.02 ("close to 100%" and "almost zero", five times below the 10% of chance; at chance a
+  100-image test set gives <= 2 correct with probability binom.cdf(2, 100, 0.1) = 0.002).
+* Reaching it: the first epoch whose online accuracy on the corrupted set is >= 0.99 (the
+  ``train_acc`` stop rule's trigger, read from the curves of fixed-epoch runs).
+* l2: weight decay 1e-4 (the paper prints no coefficient; 1e-4 is He et al.'s CIFAR ResNet
+  setting, the paper's reference [6]), as Adam's (coupled) l2 penalty.
+* Distance from init: one-sided Mann-Whitney U, p < 0.01, after the same number of epochs;
+  effect size = common-language (P(extreme > normal)) and rank-biserial in the record.
+* Critical on clean: "close" = same order of magnitude: median clean full-batch gradient norm
+  at extreme points / that at normal points in [0.1, 10] (Section 3 only says both are
+  critical points; the gradient norm at init is recorded for scale).
+* SGD escape: plain SGD (lr 0.1, no momentum, batch 128) on the clean set from extreme points
+  for as many epochs as the study trains; median escaped test accuracy >= median normal test
+  accuracy - 0.05.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from genbench.experiment import DataSpec
+from genbench.studies import extreme as eo
+from genbench.training import TrainConfig
+
+PAPER = "Points of extreme overfitting"
+TRAIN_BOUND, TEST_BOUND, FIT_TARGET = 0.99, 0.02, 0.99
+WEIGHT_DECAY = 1e-4
+P_MAX, RATIO_RANGE, ESCAPE_TOL = 0.01, (0.1, 10.0), 0.05
+ALL_PAIRS = tuple((m, d) for d in eo.DATASETS for m in eo.MODELS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One scale: which (model, dataset) pairs each claim runs, and how big the studies are."""
+
+    source: str
+    n_train: int | None
+    n_test: int | None
+    runs: tuple[tuple[str, int], ...]  # R per model (normal and extreme groups alike)
+    epochs: tuple[tuple[str, int], ...]  # the same for both groups (Figures 5-7)
+    extreme_pairs: tuple[tuple[str, str], ...]  # extreme_point, resnet_faster
+    analysis_pairs: tuple[tuple[str, str], ...]  # l2, distance, critical, escape
+    escape_runs: int  # how many extreme points SGD starts from
+
+    def study(self, model: str, dataset: str) -> eo.Study:
+        data = DataSpec(dataset, source=self.source, n_train=self.n_train, n_test=self.n_test)
+        config = TrainConfig.extreme(max_epochs=dict(self.epochs)[model])
+        return eo.Study(model, data, dict(self.runs)[model], config)
+
+
+# Smoke: 500 train / 100 test MNIST fixture images (a 1,100-image corrupted set, t = 6), CPU.
+# Why it still means something: the MLP memorises 600 wrong-label copies and the ResNet does
+# too (measured: online fit at epochs ~13 and ~6, test accuracy 0), so the extreme point, the
+# ResNet/MLP order and the distances are measured on real images, not a toy. R = 5 is the
+# least R for which a one-sided Mann-Whitney p < 0.01 is attainable (1/252). The ResNet runs
+# only its extreme runs (R = 3; it costs ~10x the MLP on a CPU): its clean runs get 32 steps,
+# too few for BatchNorm's running statistics, so eval-mode analyses of them would be noise.
+SMOKE = Settings(source="fixture", n_train=500, n_test=100,
+                 runs=(("eo_mlp", 5), ("eo_resnet", 3)), epochs=(("eo_mlp", 20), ("eo_resnet", 8)),
+                 extreme_pairs=(("eo_mlp", "mnist"), ("eo_resnet", "mnist")),
+                 analysis_pairs=(("eo_mlp", "mnist"),), escape_runs=2)
+# Full: the paper's 3 models x 3 datasets, full data, R = 200. The paper prints no epoch
+# count; 50 epochs is a fixed budget several times what the smoke runs need to fit.
+FULL = Settings(source="full", n_train=None, n_test=None,
+                runs=tuple((m, 200) for m in eo.MODELS), epochs=tuple((m, 50) for m in eo.MODELS),
+                extreme_pairs=ALL_PAIRS, analysis_pairs=ALL_PAIRS, escape_runs=10)
+SETTINGS = {"smoke": SMOKE, "full": FULL}
+ESCAPE_SGD = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.0, batch_size=128)
+ESCAPE_GAP = ("smoke (eo_mlp/MNIST 500/100, 2 extreme starts): plain SGD lr 0.1 for the study's 20 "
+              "epochs reaches median test acc 0.06 vs 0.82 for normal training (bound >= 0.77). It "
+              "does climb, slowly: 0.18 / 0.29 / 0.44 after 50 / 100 / 200 epochs (lr 0.5: 0.67)")
+
+
+@pytest.fixture
+def smoke_gap(request: pytest.FixtureRequest, scale: str) -> None:
+    """Mark the smoke case xfail (strict) before the ``claim`` fixture reads the marks, so
+    the record carries the measured reason."""
+    if scale == "smoke":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=ESCAPE_GAP))
+
+
+def _record_sizes(claim, s: Settings, data: eo.StudyData) -> None:
+    claim.sizes(train=data.train.size_note(), test=data.test.size_note(),
+                corrupted=f"{len(data.extreme):,} images (train + t copies of test)")
+
+
+@pytest.mark.claim("E.A1.construction", source=f"{PAPER}, Algorithm 1",
+                   statement="every test label replaced by a uniformly drawn wrong label; the "
+                             "corrupted test set repeated t = floor(train/test)+1 times and "
+                             "appended to the training set")
+def test_construction(claim, scale, device):
+    s = SETTINGS[scale]  # smoke: the whole fixtures; full: the real datasets' sizes
+    for dataset in eo.DATASETS:
+        data = eo.study_data(DataSpec(dataset, source=s.source), 0, device)
+        c = eo.construction(data.train, data.test, data.extreme)
+        t = c.n_train // c.n_test + 1
+        claim.holds(f"{dataset}: t = floor(n_train/n_test)+1", c.repeats == t, measured=c.repeats,
+                    expected=t, paper=7 if (dataset, scale) == ("mnist", "full") else None)
+        claim.holds(f"{dataset}: size = n_train + t*n_test", c.size == c.n_train + t * c.n_test,
+                    measured=c.size, expected=c.n_train + t * c.n_test)
+        claim.holds(f"{dataset}: clean train set contained unchanged", c.train_unchanged)
+        claim.holds(f"{dataset}: t identical corrupted copies", c.copies_identical)
+        claim.holds(f"{dataset}: no corrupted label equals the true label",
+                    c.true_labels_kept == 0, measured=c.true_labels_kept, expected=0)
+        claim.at_least(f"{dataset}: chi-square p, wrong labels uniform over k-1", c.uniform_p, 0.01)
+        claim.note(f"{dataset}_offset_counts", list(c.offset_counts))
+    claim.seeds(0)
+    claim.conclude()
+
+
+def _extreme_point(claim, s: Settings, weight_decay: float = 0.0) -> None:
+    for model, dataset in s.extreme_pairs if weight_decay == 0 else s.analysis_pairs:
+        study = s.study(model, dataset).with_weight_decay(weight_decay)
+        data = eo.study_data(study.data, study.corruption_seed, claim.device)
+        runs = eo.extreme_runs(study, data)
+        train_acc = eo.accuracies(study, data, runs, data.train)
+        test_acc = [r.final["test_acc"] for r in runs]
+        claim.at_least(f"{study.name}: median clean-train acc", float(np.median(train_acc)),
+                       TRAIN_BOUND, paper=1.0)
+        claim.at_most(f"{study.name}: median test acc", float(np.median(test_acc)), TEST_BOUND,
+                      paper=0.0)
+        claim.note(f"{study.name}: clean-train acc (min, max)", [min(train_acc), max(train_acc)])
+        claim.note(f"{study.name}: test acc (min, max)", [min(test_acc), max(test_acc)])
+        claim.note(f"{study.name}: runs x epochs", [study.runs, study.config.max_epochs])
+        _record_sizes(claim, s, data)
+    claim.seeds(*range(max(dict(s.runs).values())))
+
+
+@pytest.mark.claim("E.S3.extreme_point", source=f"{PAPER}, Section 3, Figures 2-4",
+                   statement="training on the corrupted set gives ~100% accuracy on the clean "
+                             "training set and ~0% (far below chance) on the test set, for every "
+                             "model and dataset")
+def test_extreme_point(claim, scale, device):
+    _extreme_point(claim, SETTINGS[scale])
+    claim.conclude()
+
+
+@pytest.mark.claim("E.S3.l2_does_not_prevent", source=f"{PAPER}, Section 3",
+                   statement="adding l2 regularization does not prevent reaching such points")
+def test_l2_does_not_prevent(claim, scale, device):
+    claim.note("weight_decay", WEIGHT_DECAY)
+    _extreme_point(claim, SETTINGS[scale], weight_decay=WEIGHT_DECAY)
+    claim.conclude()
+
+
+@pytest.mark.claim("E.S3.resnet_faster", source=f"{PAPER}, Section 3",
+                   statement="ResNet reaches the extreme point in fewer epochs than the MLP")
+def test_resnet_faster(claim, scale, device):
+    s = SETTINGS[scale]
+    for dataset in sorted({d for m, d in s.extreme_pairs if m == "eo_resnet"}):
+        epochs = {}
+        for model in ("eo_mlp", "eo_resnet"):
+            study = s.study(model, dataset)
+            data = eo.study_data(study.data, study.corruption_seed, device)
+            epochs[model] = [eo.epochs_to_fit(r, FIT_TARGET) for r in eo.extreme_runs(study, data)]
+            claim.note(f"{study.name}: epochs to fit (None = never)", epochs[model])
+        mlp, resnet = eo.median(epochs["eo_mlp"]), eo.median(epochs["eo_resnet"])
+        claim.holds(f"{dataset}: median epochs ResNet < MLP", resnet < mlp,
+                    measured=f"{resnet} < {mlp}")
+    claim.seeds(*range(max(dict(s.runs).values())))
+    claim.conclude()
+
+
+@pytest.mark.claim("E.S3.distance_from_init", source=f"{PAPER}, Section 3, Figures 5-7",
+                   statement="after the same number of epochs, extreme points are farther "
+                             "(Euclidean distance of all weights) from their initialization than "
+                             "normally trained points")
+def test_distance_from_init(claim, scale, device):
+    s = SETTINGS[scale]
+    for model, dataset in s.analysis_pairs:
+        study = s.study(model, dataset)
+        data = eo.study_data(study.data, study.corruption_seed, device)
+        normal = eo.distances(study, data, eo.normal_runs(study, data))
+        extreme = eo.distances(study, data, eo.extreme_runs(study, data))
+        shift = eo.shift_test(extreme, normal)
+        claim.at_most(f"{study.name}: Mann-Whitney p (extreme > normal)", shift.p, P_MAX)
+        claim.note(f"{study.name}: common-language effect", shift.common_language)
+        claim.note(f"{study.name}: rank-biserial", shift.rank_biserial)
+        claim.note(f"{study.name}: median distance (normal, extreme)",
+                   [float(np.median(normal)), float(np.median(extreme))])
+        claim.figure(f"extreme_distance_hist_{model}_{dataset}",
+                     f"Distance from init after {study.config.max_epochs} epochs, {study.name}",
+                     "hist", "||w - w_init||", "runs",
+                     {"normal": {"values": normal}, "extreme": {"values": extreme}})
+        _record_sizes(claim, s, data)
+    claim.seeds(*range(max(dict(s.runs).values())))
+    claim.conclude()
+
+
+@pytest.mark.claim("E.S3.critical_on_clean", source=f"{PAPER}, Section 3",
+                   statement="the extreme point is (near-)critical for the clean training loss: "
+                             "its full-batch gradient norm is close to that of a normally trained "
+                             "point")
+def test_critical_on_clean(claim, scale, device):
+    s = SETTINGS[scale]
+    claim.note("close means", f"median ratio extreme/normal in {list(RATIO_RANGE)}")
+    for model, dataset in s.analysis_pairs:
+        study = s.study(model, dataset)
+        data = eo.study_data(study.data, study.corruption_seed, device)
+        normal_runs = eo.normal_runs(study, data)
+        normal = eo.gradient_norms(study, data, normal_runs)
+        extreme = eo.gradient_norms(study, data, eo.extreme_runs(study, data))
+        ratio = float(np.median(extreme) / np.median(normal))
+        claim.in_interval(f"{study.name}: grad-norm ratio extreme/normal", ratio, *RATIO_RANGE)
+        claim.note(f"{study.name}: median grad norm (normal, extreme, init)",
+                   [float(np.median(normal)), float(np.median(extreme)),
+                    float(np.median(eo.gradient_norms(study, data, normal_runs, at="init")))])
+        _record_sizes(claim, s, data)
+    claim.seeds(*range(max(dict(s.runs).values())))
+    claim.conclude()
+
+
+@pytest.mark.claim("E.S3.sgd_escapes", source=f"{PAPER}, Section 3 and Conclusion",
+                   statement="SGD on the clean training set started at an extreme point converges "
+                             "to a point that generalizes well again")
+def test_sgd_escapes(smoke_gap, claim, scale, device):
+    s = SETTINGS[scale]
+    for model, dataset in s.analysis_pairs:
+        study = s.study(model, dataset)
+        data = eo.study_data(study.data, study.corruption_seed, device)
+        normal = float(np.median([r.final["test_acc"] for r in eo.normal_runs(study, data)]))
+        starts = eo.extreme_runs(study, data)[: s.escape_runs]
+        config = ESCAPE_SGD.replace(max_epochs=study.config.max_epochs)
+        claim.note(f"{study.name}: escape SGD (lr, momentum, batch, epochs, starts)",
+                   [config.lr, config.momentum, config.batch_size, config.max_epochs, len(starts)])
+        escaped = eo.escapes(study, data, starts, config)
+        final = float(np.median([e.final_test_acc for e in escaped]))
+        claim.at_least(f"{study.name}: median escaped test acc", final, normal - ESCAPE_TOL,
+                       paper=normal)
+        claim.note(f"{study.name}: test acc (normal median, escape starts)",
+                   [normal, [e.start_test_acc for e in escaped]])
+        claim.figure(f"extreme_escape_{model}_{dataset}", f"SGD from extreme points, {study.name}",
+                     "line", "SGD epoch", "test accuracy",
+                     {f"seed {r.seed}": {"x": e.epochs, "y": e.test_acc}
+                      for r, e in zip(starts, escaped)})
+        _record_sizes(claim, s, data)
+    claim.seeds(*range(s.escape_runs))
+    claim.conclude()
