@@ -141,7 +141,7 @@ def construction(train: ArrayDataset, test: ArrayDataset, extreme: ArrayDataset)
         copies_identical=bool((copies_x == test.x).all() and (copies_y == wrong).all()),
         true_labels_kept=int((wrong == test.y).sum()),
         offset_counts=tuple(counts),
-        uniform_p=float(stats.chisquare(counts).pvalue))
+        uniform_p=float(stats.chisquare(counts).pvalue) if sum(counts) else math.nan)
 
 
 # --------------------------------------------------------------------------- analyses
