@@ -1,0 +1,101 @@
+"""genbench.studies.zhang: the measurements the Zhang claims rely on, and the full-scale
+settings constructed here so a typo cannot hide until a GPU run."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from genbench.data import ArrayDataset
+from genbench.experiment import Corruption, DataSpec
+from genbench.studies import zhang as z
+from genbench.training import RunResult, TrainConfig
+
+CLAIMS = Path(__file__).resolve().parents[1] / "claims" / "test_zhang_randomization.py"
+
+
+def _claims_module():
+    spec = importlib.util.spec_from_file_location("zhang_claims", CLAIMS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _result(losses, test_accs) -> RunResult:
+    r = RunResult(config={})
+    r.curves["step"] = [10 * (i + 1) for i in range(len(losses))]
+    r.curves["train_loss"] = list(losses)
+    r.curves["test_acc"] = list(test_accs)
+    return r
+
+
+def test_chance_interval_contains_chance_and_shrinks_with_n():
+    lo, hi = z.chance_interval(1_000)
+    assert lo < 0.1 < hi
+    lo2, hi2 = z.chance_interval(200)
+    assert hi2 - lo2 > hi - lo
+
+
+def test_accuracy_interval_is_clopper_pearson():
+    lo, hi = z.accuracy_interval(0.5, 100)
+    assert lo == pytest.approx(0.3983, abs=1e-3) and hi == pytest.approx(0.6017, abs=1e-3)
+
+
+def test_difference_noise_matches_formula():
+    assert z.difference_noise(0.5, 1_000) == pytest.approx(1.96 * (0.5 / 1_000) ** 0.5)
+
+
+def test_steps_to_loss_and_best_test_acc():
+    r = _result([2.3, 1.6, 1.2, 0.4], [0.1, None, 0.3, 0.25])
+    assert z.steps_to_loss(r, 1.5) == 30
+    assert z.steps_to_loss(r, 0.1) is None
+    assert z.best_test_acc(r) == 0.3
+    assert z.curve(r, "step", "test_acc") == {"x": [10, 30, 40], "y": [0.1, 0.3, 0.25]}
+
+
+def test_slowdown_rising_costs():
+    trend = z.slowdown([0, 0.5, 1], [100, 150, 300])
+    assert trend["spearman_rho"] == pytest.approx(1.0)
+    assert trend["ratio_last_first"] == pytest.approx(3.0)
+
+
+def test_noise_labels_rows_follow_levels():
+    gen = torch.Generator().manual_seed(0)
+    ds = ArrayDataset(torch.zeros(500, 1, 2, 2), torch.randint(0, 10, (500,), generator=gen),
+                      10, "toy")
+    labels = z.noise_labels(ds, (0.0, 0.5, 1.0), seed=3)
+    assert labels.shape == (3, 500)
+    assert torch.equal(labels[0], ds.y)
+    changed = (labels != ds.y).float().mean(1)
+    assert changed[1] < changed[2]  # about 0.45 and 0.9 of the labels change
+    assert torch.equal(labels, z.noise_labels(ds, (0.0, 0.5, 1.0), seed=3))
+
+
+def test_configs_follow_appendix_a():
+    b = z.Budget(None, None, 300)
+    assert z.fit_config("inception_small", b).lr == 0.1
+    cfg = z.fit_config("mlp_1x512", b, weight_decay=z.WEIGHT_DECAY)
+    assert (cfg.lr, cfg.lr_decay, cfg.momentum, cfg.batch_size) == (0.01, 0.95, 0.9, 128)
+    assert (cfg.stop, cfg.stop_target, cfg.weight_decay) == ("train_acc", 1.0, 5e-4)
+    aug = z.augmented_config("inception_small", b, z.FLIP_ROTATE)
+    assert aug.lr_decay == 0.999 and not aug.confirm_fit and aug.augment.rotate_degrees == 25
+    assert z.data_spec("full", b) == DataSpec("cifar10", source="full", preprocess="zhang")
+
+
+@pytest.mark.parametrize("scale", ["smoke", "full"])
+def test_claim_settings_construct(scale):
+    """Every config, data spec and corruption the claims use at this scale is valid."""
+    claims = _claims_module()
+    for model in claims.MLPS + claims.CONVS:
+        b = claims.budget(scale, model)
+        z.data_spec(claims._source(scale), b)
+        z.fit_config(model, b)
+        z.fit_config(model, b, weight_decay=z.WEIGHT_DECAY)
+        z.fit_config(model, b, augment=z.RANDOM_CROP)
+        z.augmented_config(model, b, z.FLIP_ROTATE)
+    for kind in z.INPUT_CORRUPTIONS:
+        Corruption(kind, 1.0, claims.LABEL_SEED)
+    assert isinstance(TrainConfig.from_dict(z.fit_config("mlp_1x512", b).to_dict()), TrainConfig)
