@@ -19,7 +19,7 @@ from scipy import stats
 
 from genbench.data import ArrayDataset
 from genbench.data import corruptions
-from genbench.experiment import Corruption, DataSpec, Runs, prepare, train_runs
+from genbench.experiment import Corruption, DataSpec, RunCache, Runs, prepare, train_runs
 from genbench.training import Augment, RunResult, TrainConfig
 
 TABLE1_MODELS = ("mlp_1x512", "mlp_3x512", "alexnet_small", "inception_small",
@@ -72,11 +72,15 @@ def augmented_config(model: str, budget: Budget, augment: Augment) -> TrainConfi
 
 
 def train_corrupted(model: str, spec: DataSpec, corruption: Corruption, config: TrainConfig,
-                    seeds: Sequence[int] = (0,), device: torch.device | str = "cpu"
+                    seeds: Sequence[int] = (0,), device: torch.device | str = "cpu",
+                    cache: RunCache | None = None
                     ) -> tuple[list[RunResult], ArrayDataset, ArrayDataset]:
-    """Runs of ``model`` on ``spec`` under one corruption (cached); returns them and the data."""
+    """Runs of ``model`` on ``spec`` under one corruption through the run cache (the
+    session's default, or ``cache``: a fresh one makes a benchmark really train); returns
+    them and the prepared data."""
     train, test = prepare(spec, corruption, device)
-    results = train_runs(Runs(model, config, tuple(seeds)), train, test, corruption=corruption)
+    results = train_runs(Runs(model, config, tuple(seeds)), train, test, corruption=corruption,
+                         cache=cache)
     return results, train, test
 
 
