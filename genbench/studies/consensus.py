@@ -1,0 +1,324 @@
+"""Consensus paper ("overfitting mechanism and consensus-based classification"): the runs and
+measurements its claims share.
+
+The paper's setting (Section V): MNIST with 1,000 training images and the 10,000 test images
+as validation set, and USPS (7,291 / 2,007 images, 16x16) for Figures 3 and 5. The three
+consensus members are three architectures (``c_cnn``, the Section II network, and ``c_mlp``,
+``c_lenet``). The paper names Keras but no optimizer, learning rate or batch size; we use
+Adam (lr 1e-3), the closest of the engine's optimizers to Keras' usual choices (Adam /
+Adadelta), and Keras' default batch size of 32 (``Setting.config``).
+
+Every run goes through :func:`genbench.experiment.train_runs`, so claims that name the same
+runs train them once per session: the Section II network trains seeds 0 and 1 side by side
+(``fit_many``); seed 0 is also the consensus member, seeds 0 and 1 are Figure 1's two
+solutions. The USPS run keeps its per-sample test probabilities at every epoch
+(``keep_test_history``), which gives Figures 3 and 5 from one run.
+
+Per-epoch per-sample losses come from those probabilities, which the engine stores in float16:
+a probability below 2**-24 is stored as 0 and is floored here at that value (a loss of at most
+16.6), and a probability within 2.4e-4 of 1 is stored as 1 (a loss of 0). Both errors are tiny
+next to the losses compared, and :class:`LossDynamics` records how many samples were floored
+and how far the stored-history split is from the exact one at the last epoch. The logit norm
+needs logits, which the history does not keep: it is computed exactly from the weights at
+the last epoch and at the epoch of least validation loss, the latter from a second run
+trained to that epoch (same seed, constant learning rate, no compile: the first epochs of a
+longer run, which :attr:`LossDynamics.prefix_deviation` confirms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+from genbench import models
+from genbench.analysis import (
+    REJECT,
+    InterpolationPath,
+    ThresholdSweep,
+    consensus,
+    coverage,
+    interpolation_path,
+    logit_norm,
+    loss_overlap,
+    loss_split,
+    split_losses,
+    threshold_sweep,
+    trend,
+)
+from genbench.data import ArrayDataset
+from genbench.experiment import DataSpec, Runs, prepare, raw_splits, train_runs
+from genbench.training import RunResult, TrainConfig
+
+ARCHITECTURES = ("c_cnn", "c_mlp", "c_lenet")  # "three models having different architectures"
+SOLUTION_SEEDS = (0, 1)  # Section II: the network trained from two initializations
+DROPOUTS = (0.25, 0.5, 0.75)  # Section V.C, Figure 8
+PROB_FLOOR = 2.0 ** -24  # smallest positive float16: where stored probabilities underflow
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One scale of the paper's setting: the MNIST and USPS data and their epoch budgets."""
+
+    mnist: DataSpec
+    usps: DataSpec
+    mnist_epochs: int
+    usps_epochs: int
+    batch_size: int = 32
+
+    def config(self, epochs: int, per_epoch: bool = False) -> TrainConfig:
+        """Adam lr 1e-3 for ``epochs`` epochs, final weights and test probabilities kept.
+
+        ``per_epoch``: evaluate the test set after every epoch and keep its per-sample
+        probabilities (the loss dynamics); otherwise only the final model is evaluated, which
+        is all the consensus needs. ``compile="off"`` and a constant learning rate make a run
+        trained to epoch e the first e epochs of a longer one on every device (the
+        loss-dynamics prefix run relies on it).
+        """
+        return TrainConfig(optimizer="adam", lr=1e-3, momentum=0.0, batch_size=self.batch_size,
+                           max_epochs=epochs, compile="off", keep_weights=True,
+                           keep_test_probs=True, keep_test_history=per_epoch,
+                           eval_every=1 if per_epoch else epochs)
+
+
+def size_notes(spec: DataSpec) -> dict[str, str]:
+    """The images a spec names, in words, for ``claim.sizes`` (no preprocessing needed)."""
+    train, test = raw_splits(spec)
+    return {f"{spec.dataset}_train": train.size_note(), f"{spec.dataset}_test": test.size_note()}
+
+
+# ----------------------------------------------------------------------------- runs
+
+def _runs(model: str, spec: DataSpec, config: TrainConfig, seeds: Sequence[int],
+          options: Mapping[str, float], device: torch.device | str
+          ) -> tuple[list[RunResult], ArrayDataset]:
+    train, test = prepare(spec, device=device)
+    runs = Runs(model, config, tuple(seeds), options=tuple(sorted(options.items())))
+    return train_runs(runs, train, test), test
+
+
+def solutions(setting: Setting, device: torch.device | str = "cpu"
+              ) -> tuple[list[RunResult], ArrayDataset]:
+    """The Section II network trained from seeds 0 and 1 side by side on MNIST."""
+    return _runs("c_cnn", setting.mnist, setting.config(setting.mnist_epochs), SOLUTION_SEEDS,
+                 {}, device)
+
+
+def members(setting: Setting, device: torch.device | str = "cpu", dropout: float | None = None
+            ) -> tuple[dict[str, RunResult], ArrayDataset]:
+    """The three consensus members on MNIST (seed 0 each) and the test set.
+
+    ``dropout`` sets both dropout layers of every member (Figure 8); None keeps each
+    architecture's own rates (0.25 / 0.5), whose ``c_cnn`` run is :func:`solutions`' seed 0.
+    """
+    config = setting.config(setting.mnist_epochs)
+    found: dict[str, RunResult] = {}
+    test = None
+    for arch in ARCHITECTURES:
+        if dropout is None and arch == "c_cnn":
+            results, test = solutions(setting, device)
+        else:
+            options = {} if dropout is None else {"dropout1": dropout, "dropout2": dropout}
+            results, test = _runs(arch, setting.mnist, config, (0,), options, device)
+        found[arch] = results[0]
+    assert test is not None
+    return found, test
+
+
+def stacked_probs(runs: Mapping[str, RunResult]) -> torch.Tensor:
+    """(n_models, n_samples, n_classes) final test probabilities, Algorithm 1's input."""
+    return torch.stack([r.test_probs for r in runs.values()])
+
+
+def trained_model(result: RunResult, in_shape: Sequence[int], num_classes: int,
+                  device: torch.device | str = "cpu", **options: float) -> nn.Module:
+    """The network of a run at its final weights (runs keep them: ``keep_weights``)."""
+    model = models.build(result.model, tuple(in_shape), num_classes, seed=result.seed, **options)
+    model.load_state_dict(result.final_state)
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """The softmax inputs of ``model`` (eval mode) for every image of ``x``, float32."""
+    return torch.cat([model(xb).float() for xb in x.split(batch_size)])
+
+
+# ----------------------------------------------------------------------------- Section II
+
+def interpolation(setting: Setting, alphas: Sequence[float],
+                  device: torch.device | str = "cpu") -> InterpolationPath:
+    """Figure 1: test loss and accuracy of alpha * w1 + (1 - alpha) * w2 (w1: seed 0)."""
+    (run_a, run_b), test = solutions(setting, device)
+    a, b = (trained_model(r, test.in_shape, test.num_classes, device) for r in (run_a, run_b))
+    return interpolation_path(a, b, test.x, test.y, alphas)
+
+
+def reach(good: tuple[float, float]) -> tuple[float, float]:
+    """(outward, inward) extent of a good alpha range around the solution it contains.
+
+    Outward: how far the range extends beyond that solution, away from the other one;
+    inward: how far towards the other one (1 if the range spans both). The paper's range
+    (-1.0, 0.4) around w2 (alpha = 0) reaches 1.0 outward and 0.4 inward.
+    """
+    lo, hi = good
+    if lo <= 0.0 and hi >= 1.0:
+        return max(-lo, hi - 1.0), 1.0
+    if lo <= 0.0:
+        return -lo, hi
+    return hi - 1.0, 1.0 - lo
+
+
+# ----------------------------------------------------------------------------- Section III, V.A
+
+@dataclass(frozen=True)
+class LossDynamics:
+    """Per-epoch validation curves of one run, split by correctness (Figures 2, 3 and 5).
+
+    ``losses[e]`` holds the per-sample losses (correct, wrong) at epoch ``epochs[e]``;
+    ``best_epoch`` is the epoch of least validation loss, where overfitting starts.
+    """
+
+    epochs: list[int]
+    test_acc: list[float]
+    test_loss: list[float]
+    train_loss: list[float]
+    loss_correct: list[float]
+    loss_wrong: list[float]
+    n_wrong: list[int]
+    overlap: list[float]
+    losses: list[tuple[torch.Tensor, torch.Tensor]]
+    best_epoch: int
+    logit_norm_best: float
+    logit_norm_last: float
+    n_floored: int
+    history_error: float
+    prefix_deviation: float
+
+
+def phase_slope(values: Sequence[float], start_epoch: int) -> float:
+    """Per-epoch slope of ``values`` (one per epoch, from epoch 1) from ``start_epoch`` on;
+    NaN when fewer than two epochs remain, so a check on it fails rather than raises."""
+    tail = list(values)[start_epoch - 1:]
+    return trend(tail) if len(tail) >= 2 else float("nan")
+
+
+def history_logits(history: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities (E, N, C) from stored float16 probabilities, floored at 2**-24:
+    softmax inputs up to a per-sample constant, so per-sample losses and argmax are exact."""
+    return history.float().clamp_min(PROB_FLOOR).log()
+
+
+def loss_dynamics(setting: Setting, device: torch.device | str = "cpu") -> LossDynamics:
+    """The Section II network on USPS: loss split per epoch and logit norms (Section III)."""
+    config = setting.config(setting.usps_epochs, per_epoch=True)
+    (run,), test = _runs("c_cnn", setting.usps, config, (0,), {}, device)
+    y = test.y.cpu()
+    per_epoch = history_logits(run.test_history)
+    splits = [loss_split(z, y) for z in per_epoch]
+    losses = [split_losses(z, y) for z in per_epoch]
+    test_loss = [float(v) for v in run.curves["test_loss"]]
+    best = int(np.argmin(test_loss)) + 1
+    (prefix,), _ = _runs("c_cnn", setting.usps, config.replace(max_epochs=best), (0,), {}, device)
+    z_best, z_last = (logits(trained_model(r, test.in_shape, test.num_classes, device), test.x)
+                      for r in (prefix, run))
+    exact = loss_split(z_last.cpu(), y)
+    return LossDynamics(
+        epochs=list(run.curves["epoch"]), test_acc=list(run.curves["test_acc"]),
+        test_loss=test_loss, train_loss=list(run.curves["train_loss"]),
+        loss_correct=[s.loss_correct for s in splits], loss_wrong=[s.loss_wrong for s in splits],
+        n_wrong=[s.n_wrong for s in splits], overlap=[loss_overlap(c, w) for c, w in losses],
+        losses=losses, best_epoch=best,
+        logit_norm_best=logit_norm(z_best), logit_norm_last=logit_norm(z_last),
+        n_floored=int((run.test_history == 0).gather(-1, y[None, :, None].expand(
+            len(per_epoch), -1, 1)).sum()),
+        history_error=max(abs(exact.loss_correct - splits[-1].loss_correct),
+                          abs(exact.loss_wrong - splits[-1].loss_wrong)),
+        prefix_deviation=float(np.max(np.abs(np.subtract(
+            prefix.curves["test_loss"], test_loss[:best])))))
+
+
+# ----------------------------------------------------------------------------- Section V.B, V.C
+
+def sweeps(runs: Mapping[str, RunResult], y: torch.Tensor, thresholds: Sequence[float]
+           ) -> dict[str, ThresholdSweep]:
+    """Accuracy on classified samples and coverage per threshold: each model alone (Algorithm 1
+    on one model is thresholding its confidence) and the consensus of all (Figures 6-7)."""
+    probs = stacked_probs(runs)
+    y = y.to(probs.device)
+    curves = {name: threshold_sweep(probs[i:i + 1], y, thresholds)
+              for i, name in enumerate(runs)}
+    curves["consensus"] = threshold_sweep(probs, y, thresholds)
+    return curves
+
+
+def best_at_coverage(sweep: ThresholdSweep, min_coverage: float) -> tuple[float, float, float]:
+    """(threshold, accuracy, coverage) of the most accurate threshold that still classifies at
+    least ``min_coverage`` of the samples: the abstract's "95% accuracy with 90% classified"."""
+    ok = sweep.coverage >= min_coverage
+    if not bool(ok.any()):
+        return float("nan"), float("nan"), float("nan")
+    i = int(torch.where(ok, sweep.accuracy, torch.full_like(sweep.accuracy, -1.0)).argmax())
+    return float(sweep.thresholds[i]), float(sweep.accuracy[i]), float(sweep.coverage[i])
+
+
+def accuracy_floor(target: float, n: int, alpha: float = 0.025) -> float:
+    """The lowest accuracy on ``n`` samples that is not significantly (one-sided ``alpha``)
+    below a true accuracy of ``target``: the binomial ``alpha`` quantile over ``n``."""
+    return float(stats.binom.ppf(alpha, n, target) / n)
+
+
+def dropout_sweeps(setting: Setting, thresholds: Sequence[float],
+                   device: torch.device | str = "cpu") -> dict[float, ThresholdSweep]:
+    """Figure 8: the consensus curve of the three members trained with each dropout rate."""
+    found = {}
+    for p in DROPOUTS:
+        runs, test = members(setting, device, dropout=p)
+        found[p] = sweeps(runs, test.y, thresholds)["consensus"]
+    return found
+
+
+def largest_gap(curves: Sequence[torch.Tensor]) -> float:
+    """Largest difference between any two curves at one threshold (NaN entries ignored)."""
+    stacked = torch.stack(list(curves))
+    gaps = stacked.amax(0) - stacked.amin(0)
+    return float(gaps[~gaps.isnan()].max())
+
+
+# ----------------------------------------------------------------------------- Algorithm 1
+
+def definition_mismatches(probs: torch.Tensor, thresholds: Sequence[float]) -> dict[str, int]:
+    """Samples on which ``consensus`` departs from the paper's words, summed over thresholds.
+
+    Each count restates one sentence of Section IV.B independently of the class-wise minimum:
+    ``classified``: a sample is classified iff every model gives one class more than p_t;
+    ``agreed_class`` (p_t >= 0.5): it is classified as that class;
+    ``disagreement`` (p_t >= 0.5): a sample the models' argmaxes disagree on is rejected;
+    ``single_model``: on one model the rule is thresholding its confidence (Section V.B);
+    ``k_equals_n``: the k-of-n extension with k = n is Algorithm 1;
+    ``k_monotone``: thresholds at which fewer models (smaller k) classify fewer samples.
+    """
+    n_models = probs.shape[0]
+    counts = dict.fromkeys(("classified", "agreed_class", "disagreement", "single_model",
+                            "k_equals_n", "k_monotone"), 0)
+    top = probs.argmax(-1)
+    disagree = (top != top[0]).any(0)
+    for t in thresholds:
+        pred = consensus(probs, t)
+        agree = (probs > t).all(0)
+        counts["classified"] += int(((pred != REJECT) != agree.any(-1)).sum())
+        if t >= 0.5:
+            counts["agreed_class"] += int((pred[agree.any(-1)]
+                                           != agree.float().argmax(-1)[agree.any(-1)]).sum())
+            counts["disagreement"] += int((pred[disagree] != REJECT).sum())
+        for p in probs:
+            alone = torch.where(p.amax(-1) > t, p.argmax(-1), torch.full_like(pred, REJECT))
+            counts["single_model"] += int((consensus(p[None], t) != alone).sum())
+        counts["k_equals_n"] += int((consensus(probs, t, k=n_models) != pred).sum())
+        covered = [coverage(consensus(probs, t, k=k)) for k in range(1, n_models + 1)]
+        counts["k_monotone"] += int(any(a < b for a, b in zip(covered, covered[1:])))
+    return counts
