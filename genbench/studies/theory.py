@@ -1,0 +1,348 @@
+"""Zhang et al. (2017), Sections 2.2, 4, 5 and Appendix C: the compositions the theory claims share.
+
+The constructions and solvers live in :mod:`genbench.theory`; this module strings them together
+for the claims: weight/width counts of the Corollary 1 networks with a least-squares fit, GD/SGD
+to the minimum-norm solution with its control, kernel interpolation on flat images or fixed
+features with learning curves and power-law extrapolation, and the Rademacher study.
+
+Data always comes from :func:`genbench.experiment.raw_splits` (uint8 images); kernel methods use
+them as flat float64 matrices scaled to [0, 1] (the paper's "no preprocessing"). Expensive
+intermediate results (feature maps, kernel fits) are cached per process with ``lru_cache`` keyed
+by frozen specs, so claims that share a fit (Table 3 and the norm claim) solve it once.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import Tensor
+
+from genbench.analysis import rademacher
+from genbench.data import ArrayDataset, preprocess
+from genbench.errors import ConfigError
+from genbench.experiment import DataSpec, Runs, raw_splits, train_runs
+from genbench.theory import (
+    depth_k_network,
+    fit_random_conv,
+    gabor_features,
+    gd_least_squares,
+    interpolation_residuals,
+    interpolation_tolerance,
+    kernel_interpolate,
+    kernel_norm,
+    min_norm_solution,
+)
+
+FEATURES = ("raw", "gabor", "random_conv")
+
+
+# ------------------------------------------------------------------ statistics helpers
+
+
+def error_interval(errors: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a test error rate measured as ``errors`` out of ``n``."""
+    ci = stats.binomtest(errors, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """Least-squares line y = intercept + slope x with its R^2."""
+
+    slope: float
+    intercept: float
+    r2: float
+
+
+def line_fit(x: Sequence[float], y: Sequence[float]) -> LineFit:
+    """Ordinary least squares of y on x (scipy.stats.linregress)."""
+    r = stats.linregress(np.asarray(x, float), np.asarray(y, float))
+    return LineFit(slope=float(r.slope), intercept=float(r.intercept), r2=float(r.rvalue**2))
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """err ~ a n^-b fitted in log-log space, and its extrapolation to ``target_n``.
+
+    ``low``/``high`` is the ``confidence`` interval of the fitted mean log error at target_n
+    (t distribution with m - 2 degrees of freedom, m the number of curve points): the spread
+    that the curve's own scatter allows for the extrapolation.
+    """
+
+    a: float
+    b: float
+    r2: float
+    target_n: int
+    predicted: float
+    low: float
+    high: float
+
+
+def power_law(ns: Sequence[int], errs: Sequence[float], target_n: int,
+              confidence: float = 0.95) -> PowerLaw:
+    """Fit log err = log a - b log n and extrapolate to ``target_n`` with its interval."""
+    x, y = np.log(np.asarray(ns, float)), np.log(np.asarray(errs, float))
+    m = len(x)
+    if m < 3:
+        raise ConfigError(f"ns: a power law with an interval needs >= 3 curve points, got {m}")
+    r = stats.linregress(x, y)
+    x0 = math.log(target_n)
+    resid = y - (r.intercept + r.slope * x)
+    s = math.sqrt(float(resid @ resid) / (m - 2))
+    se = s * math.sqrt(1 / m + (x0 - x.mean()) ** 2 / float(((x - x.mean()) ** 2).sum()))
+    t = float(stats.t.ppf(0.5 + confidence / 2, m - 2))
+    mean = r.intercept + r.slope * x0
+    return PowerLaw(a=math.exp(r.intercept), b=-float(r.slope), r2=float(r.rvalue**2),
+                    target_n=target_n, predicted=math.exp(mean), low=math.exp(mean - t * se),
+                    high=math.exp(mean + t * se))
+
+
+# ------------------------------------------------------------------ Corollary 1 counts
+
+
+@dataclass(frozen=True)
+class DepthKCount:
+    n: int
+    d: int
+    k: int
+    width: int
+    depth: int
+    weights: int
+    max_ratio: float  # max residual / float64 tolerance over the sample
+
+
+def depth_k_counts(cases: Sequence[tuple[int, int, int]], seed: int) -> list[DepthKCount]:
+    """Build Corollary 1's network for each (n, d, k) on seeded Gaussian points and targets."""
+    out = []
+    for i, (n, d, k) in enumerate(cases):
+        g = torch.Generator().manual_seed(seed + i)
+        X = torch.randn(n, d, generator=g, dtype=torch.float64)
+        y = torch.randn(n, generator=g, dtype=torch.float64)
+        net = depth_k_network(X, y, k)
+        ratio = (interpolation_residuals(net, X, y) / interpolation_tolerance(net, X)).max()
+        out.append(DepthKCount(n, d, k, net.width, net.depth, net.num_weights, float(ratio)))
+    return out
+
+
+# ------------------------------------------------------------------ data as flat matrices
+
+
+def flat_images(ds: ArrayDataset) -> Tensor:
+    """(N, C*H*W) float64 pixels scaled to [0, 1]: the paper's "no preprocessing"."""
+    return ds.x.reshape(len(ds), -1).to(torch.float64) / 255.0
+
+
+def standardized_images(ds: ArrayDataset) -> Tensor:
+    """(N, C*H*W) float64 images after Zhang's per-image standardization (``preprocess.zhang``)."""
+    return preprocess.zhang(ds.x).reshape(len(ds), -1).to(torch.float64)
+
+
+def standardize_on(train: Tensor, *others: Tensor) -> tuple[Tensor, ...]:
+    """Per-feature standardization with the training split's mean and std (float64)."""
+    mu, sd = train.mean(0), train.std(0).clamp_min(1e-12)
+    return tuple(((t - mu) / sd).to(torch.float64) for t in (train, *others))
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which images (``data``) through which fixed map (``kind``, see FEATURES).
+
+    random_conv: ``num_filters`` random Coates-Ng filters (features 4x that), whitening from
+    ``num_patches`` patches of the training images, filters drawn with ``seed``."""
+
+    data: DataSpec
+    kind: str = "raw"
+    num_filters: int = 0
+    num_patches: int = 100_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEATURES:
+            raise ConfigError(f"FeatureSpec.kind={self.kind!r}; allowed: {FEATURES}")
+        if self.kind == "random_conv" and self.num_filters < 1:
+            raise ConfigError("FeatureSpec.num_filters: random_conv needs >= 1 filter")
+
+
+@functools.lru_cache(maxsize=8)
+def features(spec: FeatureSpec, device: str = "cpu") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(X_train, y_train, X_test, y_test) as float64 matrices for kernel methods (cached)."""
+    train, test = (s.to(device) for s in raw_splits(spec.data))
+    if spec.kind == "raw":
+        Xtr, Xte = flat_images(train), flat_images(test)
+    elif spec.kind == "gabor":
+        Xtr, Xte = (gabor_features(s.x.float() / 255.0).to(torch.float64) for s in (train, test))
+    else:
+        net = fit_random_conv(train.x, spec.num_filters, spec.seed, num_patches=spec.num_patches)
+        Xtr, Xte = standardize_on(net.features(train.x), net.features(test.x))
+    return Xtr, train.y, Xte, test.y
+
+
+# ------------------------------------------------------------------ kernel interpolation
+
+
+@dataclass(frozen=True)
+class KernelFit:
+    """One Gaussian-kernel solve on the first ``n`` training rows."""
+
+    n: int
+    reg: float
+    train_error: float
+    test_error: float
+    test_errors: int
+    n_test: int
+    norm: float
+    bandwidth: float
+    seconds: float
+
+
+def _error(model, X: Tensor, y: Tensor) -> tuple[float, int]:
+    wrong = int((model.classify(X) != y.to(model.alpha.device)).sum())
+    return wrong / len(y), wrong
+
+
+@functools.lru_cache(maxsize=32)
+def kernel_fit(spec: FeatureSpec, n: int, reg: float = 0.0, device: str = "cpu") -> KernelFit:
+    """Solve (K + reg I) alpha = one-hot(y) on the first n training rows; errors and norm.
+
+    The fixture and ``raw_splits`` subsets are class-balanced and shuffled, so the first n
+    rows are a fair subsample (nested across n, as a learning curve should be)."""
+    Xtr, ytr, Xte, yte = features(spec, device)
+    if not 1 <= n <= len(ytr):
+        raise ConfigError(f"n={n}: must be in [1, {len(ytr)}] for {spec.data.dataset}")
+    start = time.perf_counter()
+    model = kernel_interpolate(Xtr[:n], ytr[:n], reg=reg, num_classes=10, device=device)
+    seconds = time.perf_counter() - start
+    train_err, _ = _error(model, Xtr[:n], ytr[:n])
+    test_err, wrong = _error(model, Xte, yte)
+    return KernelFit(n, reg, train_err, test_err, wrong, len(yte), kernel_norm(model),
+                     model.bandwidth, seconds)
+
+
+def learning_curve(spec: FeatureSpec, ns: Sequence[int], target_n: int, reg: float = 0.0,
+                   device: str = "cpu") -> tuple[list[KernelFit], PowerLaw]:
+    """Kernel fits at each n and the power law err ~ a n^-b extrapolated to ``target_n``."""
+    fits = [kernel_fit(spec, n, reg, device) for n in ns]
+    return fits, power_law(ns, [f.test_error for f in fits], target_n)
+
+
+def wrong_labels(y: Tensor, num_classes: int, seed: int) -> Tensor:
+    """Every label replaced by a uniformly drawn *different* class (seeded)."""
+    g = torch.Generator().manual_seed(seed)
+    shift = torch.randint(1, num_classes, y.shape, generator=g).to(y.device)
+    return (y + shift) % num_classes
+
+
+def fit_labels(X: Tensor, y: Tensor, device: str = "cpu") -> tuple[float, float]:
+    """Interpolate labels y on X exactly; (training error, RKHS norm) of the solution."""
+    model = kernel_interpolate(X, y, num_classes=10, device=device)
+    return _error(model, X, y)[0], kernel_norm(model)
+
+
+@dataclass(frozen=True)
+class WrongTestNorms:
+    """Norms of min-norm interpolants: train only, train + true test, train + wrong test."""
+
+    train_only: float
+    with_true_test: float
+    with_wrong_test: float
+    train_error_wrong: float
+
+
+def wrong_test_label_norms(spec: FeatureSpec, n_train: int, n_test: int, seed: int,
+                           device: str = "cpu") -> WrongTestNorms:
+    """Section 5's "force the data to fit random labels on the test data" experiment."""
+    Xtr, ytr, Xte, yte = features(spec, device)
+    X = torch.cat([Xtr[:n_train], Xte[:n_test]])
+    y_true = torch.cat([ytr[:n_train], yte[:n_test]])
+    y_wrong = torch.cat([ytr[:n_train], wrong_labels(yte[:n_test], 10, seed)])
+    err_wrong, norm_wrong = fit_labels(X, y_wrong, device)
+    return WrongTestNorms(kernel_fit(spec, n_train, 0.0, device).norm,
+                          fit_labels(X, y_true, device)[1], norm_wrong, err_wrong)
+
+
+# ------------------------------------------------------------------ SGD -> minimum norm
+
+
+@dataclass(frozen=True)
+class MinNormRun:
+    """Relative distance ||w - w*|| / ||w*|| of a GD/SGD run's final weights, and its loss."""
+
+    method: str
+    start: str
+    steps: int
+    distance: float
+    final_loss: float
+
+
+def min_norm_runs(X: Tensor, y: Tensor, gd_steps: int, sgd_steps: int, seed: int
+                  ) -> tuple[list[MinNormRun], float]:
+    """GD and SGD (batch 1) from w = 0, and both from a seeded N(0, I) start (the control).
+
+    Returns the runs and cond(X) (the rate of convergence is governed by cond(X)^2)."""
+    w_star = min_norm_solution(X, y)
+    X64 = X.reshape(X.shape[0], -1).to(torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    w0 = torch.randn(X64.shape[1], generator=g, dtype=torch.float64).to(X64.device)
+    runs = []
+    for start, init in (("zero", None), ("random", w0)):
+        for method, steps, batch in (("gd", gd_steps, None), ("sgd", sgd_steps, 1)):
+            r = gd_least_squares(X64, y, steps, w0=init, batch_size=batch, seed=seed)
+            dist = float((r.w - w_star).norm() / w_star.norm())
+            runs.append(MinNormRun(method, start, steps, dist, float(r.losses[-1])))
+    s = torch.linalg.svdvals(X64)
+    return runs, float(s[0] / s[-1])
+
+
+# ------------------------------------------------------------------ Rademacher complexity
+
+
+@dataclass(frozen=True)
+class RademacherStudy:
+    """Estimates over K labelings: soft (2p - 1) and hard (sign) predictions, the control
+    (the same networks scored against fresh, independent labelings) and the fit rates."""
+
+    soft: float
+    hard: float
+    control: float
+    fitted: int
+    k_draws: int
+    n: int
+    train_acc: tuple[float, ...]
+
+
+def two_class(ds: ArrayDataset, y: Tensor) -> ArrayDataset:
+    """The images of ``ds`` with binary labels y in {0, 1} (num_classes 2)."""
+    return replace(ds, y=y.to(device=ds.x.device, dtype=torch.int64), num_classes=2,
+                   name=f"{ds.name}-binary")
+
+
+def rademacher_study(train: ArrayDataset, runs: Runs, k_draws: int, seed: int,
+                     device: torch.device | str = "cpu") -> RademacherStudy:
+    """Train one network per random +-1 labeling of ``train`` (fit_many through train_runs).
+
+    Each network h_k is scored on the training points against its own labeling sigma_k: the
+    empirical Rademacher complexity with the supremum replaced by training (Section 2.2)."""
+    if len(runs.seeds) != k_draws:
+        raise ConfigError(f"runs.seeds: need one seed per labeling ({k_draws}), got {runs.seeds}")
+    sigmas = rademacher.rademacher_labels(len(train), k_draws, seed, device=train.x.device)
+    bits = (sigmas > 0).long()
+    binary = two_class(train, bits[0])
+    results = train_runs(runs, binary, binary, labels=bits, device=device)
+    probs = torch.stack([r.test_probs.to(sigmas.device) for r in results])  # (K, n, 2)
+    soft = rademacher.signed_prediction(probs)
+    hard = torch.where(soft >= 0, 1.0, -1.0)
+    fresh = rademacher.rademacher_labels(len(train), k_draws, seed + 10_000, device=sigmas.device)
+    return RademacherStudy(
+        soft=rademacher.empirical_rademacher(soft, sigmas),
+        hard=rademacher.empirical_rademacher(hard, sigmas),
+        control=rademacher.empirical_rademacher(hard, fresh),
+        fitted=sum(r.fitted for r in results), k_draws=k_draws, n=len(train),
+        train_acc=tuple(float((hard[i] == sigmas[i]).float().mean()) for i in range(k_draws)),
+    )
