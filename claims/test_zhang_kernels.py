@@ -39,7 +39,6 @@ class Settings:
     num_patches: int
     fit_any_n: int
     wrong_test: tuple[int, int]  # (train, test) points for the wrong-test-labels norm
-    device: str = "cpu"
 
 
 # Smoke: every n up to the fixture's 4,000 training images, a four-point curve (a 15x
@@ -51,7 +50,7 @@ SETTINGS = {
     "smoke": Settings("fixture", (500, 1_000, 2_000, 4_000), (1_000, 2_000, 4_000), (500, 1_000, 2_000), 64, 10_000,
                       2_000, (2_000, 1_000)),
     "full": Settings("full", (7_500, 15_000, 30_000, 60_000), (6_250, 12_500, 25_000, 50_000),
-                     (6_250, 12_500, 25_000, 50_000), 8_000, 400_000, 10_000, (50_000, 10_000), "cuda"),
+                     (6_250, 12_500, 25_000, 50_000), 8_000, 400_000, 10_000, (50_000, 10_000)),
 }
 
 
@@ -75,14 +74,14 @@ def _record_curve(claim, label, fits, law, paper):
 
 @pytest.mark.claim("Z.S5.kernel_fit_any", source="Zhang et al. 2017, Section 5",
                    statement="solving K alpha = y fits any labeling exactly, random labels included")
-def test_kernel_fit_any(claim, scale):
-    s = SETTINGS[scale]
+def test_kernel_fit_any(claim, scale, device):
+    s, dev = SETTINGS[scale], str(device)
     for dataset in ("mnist", "cifar10"):
-        X, y, _, _ = study.features(_spec(s, dataset), s.device)
+        X, y, _, _ = study.features(_spec(s, dataset), dev)
         X, y = X[: s.fit_any_n], y[: s.fit_any_n]
         random = torch.randint(10, y.shape, generator=torch.Generator().manual_seed(0)).to(y.device)
         for name, labels in (("true", y), ("random", random)):
-            err, norm = study.fit_labels(X, labels, s.device)
+            err, norm = study.fit_labels(X, labels, dev)
             claim.at_most(f"{dataset}, {name} labels: training error", err, 0.0)
             claim.note(f"{dataset}, {name} labels: norm", norm)
     claim.sizes(train=f"{s.fit_any_n:,} MNIST and {s.fit_any_n:,} CIFAR-10 images")
@@ -93,12 +92,12 @@ def test_kernel_fit_any(claim, scale):
 @pytest.mark.claim("Z.T3.kernel_mnist", source="Zhang et al. 2017, Table 3",
                    statement="Gaussian-kernel interpolation on raw MNIST: 1.2% test error; with "
                              "Gabor-filter preprocessing 0.6%")
-def test_kernel_mnist(claim, scale, request):
-    s = SETTINGS[scale]
+def test_kernel_mnist(claim, scale, device, request):
+    s, dev = SETTINGS[scale], str(device)
     curves = {}
     for kind, key in (("raw", "mnist_raw"), ("gabor", "mnist_gabor")):
         fits, law = study.learning_curve(_spec(s, "mnist", kind), s.mnist_ns, PAPER_N["mnist"],
-                                         device=s.device)
+                                         device=dev)
         _record_curve(claim, kind, fits, law, PAPER[key])
         curves[kind] = fits
     raw, gabor = curves["raw"][-1], curves["gabor"][-1]
@@ -121,22 +120,22 @@ def test_kernel_mnist(claim, scale, request):
 @pytest.mark.claim("Z.T3.kernel_cifar", source="Zhang et al. 2017, Table 3 and Section 5",
                    statement="Gaussian kernel on CIFAR-10 pixels: 46% test error; on random conv-net "
                              "features: 17%; l2 regularization on top: 15%")
-def test_kernel_cifar(claim, scale, request):
-    s = SETTINGS[scale]
+def test_kernel_cifar(claim, scale, device, request):
+    s, dev = SETTINGS[scale], str(device)
     raw_fits, raw_law = study.learning_curve(_spec(s, "cifar10"), s.cifar_ns, PAPER_N["cifar10"],
-                                             device=s.device)
+                                             device=dev)
     _record_curve(claim, "raw", raw_fits, raw_law, PAPER["cifar_raw"])
     conv_spec = _spec(s, "cifar10", "random_conv")
     conv_fits, conv_law = study.learning_curve(conv_spec, s.conv_ns, PAPER_N["cifar10"],
-                                               device=s.device)
+                                               device=dev)
     claim.note("random conv: curve", {"n": [f.n for f in conv_fits],
                                       "test_error": [f.test_error for f in conv_fits]})
     claim.note("random conv: power law (our filter count, not the paper's 32,000)",
                {"b": conv_law.b, "predicted": conv_law.predicted, "low": conv_law.low,
                 "high": conv_law.high})
     conv = conv_fits[-1]
-    raw = study.kernel_fit(_spec(s, "cifar10"), conv.n, 0.0, s.device)
-    l2 = study.kernel_fit(conv_spec, conv.n, L2, s.device)
+    raw = study.kernel_fit(_spec(s, "cifar10"), conv.n, 0.0, dev)
+    l2 = study.kernel_fit(conv_spec, conv.n, L2, dev)
     raw_ci = study.error_interval(raw.test_errors, raw.n_test)
     conv_ci = study.error_interval(conv.test_errors, conv.n_test)
     claim.at_most(f"random conv features beat pixels at n={raw.n} (upper 95% < lower 95%)",
@@ -167,11 +166,11 @@ def test_kernel_cifar(claim, scale, request):
                    statement="min-norm solution's norm ~220 on raw MNIST and ~390 with Gabor "
                              "preprocessing while test error halves; fitting wrong test labels too "
                              "gives a much larger norm")
-def test_norm_not_predictive(claim, scale):
-    s = SETTINGS[scale]
+def test_norm_not_predictive(claim, scale, device):
+    s, dev = SETTINGS[scale], str(device)
     n = s.mnist_ns[-1]
-    raw = study.kernel_fit(_spec(s, "mnist"), n, 0.0, s.device)  # shared with Z.T3.kernel_mnist
-    gabor = study.kernel_fit(_spec(s, "mnist", "gabor"), n, 0.0, s.device)
+    raw = study.kernel_fit(_spec(s, "mnist"), n, 0.0, dev)  # shared with Z.T3.kernel_mnist
+    gabor = study.kernel_fit(_spec(s, "mnist", "gabor"), n, 0.0, dev)
     claim.at_least("norm: Gabor / raw (> 1: the better model has the larger norm)",
                    gabor.norm / raw.norm, 1.0, paper=PAPER["norm_gabor"] / PAPER["norm_raw"])
     claim.at_most("test error: Gabor / raw (< 1)", gabor.test_error / raw.test_error, 1.0,
@@ -179,7 +178,7 @@ def test_norm_not_predictive(claim, scale):
     claim.note("norms (paper: 220 raw, 390 Gabor at n=60,000, bandwidth unstated)",
                {"raw": raw.norm, "gabor": gabor.norm, "bandwidth_raw": raw.bandwidth,
                 "bandwidth_gabor": gabor.bandwidth, "n": n})
-    wrong = study.wrong_test_label_norms(_spec(s, "mnist"), *s.wrong_test, seed=0, device=s.device)
+    wrong = study.wrong_test_label_norms(_spec(s, "mnist"), *s.wrong_test, seed=0, device=dev)
     # "much larger": at least 1.5x the train-only min-norm solution (fixed in advance: the
     # paper gives no number; true test labels added to the system must stay well below it)
     claim.at_most("fit with wrong test labels: training error", wrong.train_error_wrong, 0.0)
