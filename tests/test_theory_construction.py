@@ -90,3 +90,10 @@ def test_depth_k_fits_with_linear_weights_and_width_n_over_k(k):
 def test_depth_k_counts_scale():
     widths = {n: depth_k_network(*_sample(n, 5, 0), k=9).width for n in (80, 160, 320)}
     assert widths[320] - 3 == 2 * (widths[160] - 3) == 4 * (widths[80] - 3)
+
+
+def test_interleave_refuses_gaps_below_float_spacing():
+    from genbench.theory import interleave
+    x = torch.tensor([1.0, 1.0 + 2 ** -52, 2.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="too close"):
+        interleave(x)

@@ -123,7 +123,15 @@ def interleave(x: Tensor, theta: float = 0.25) -> Tensor:
     if (gaps <= 0).any():
         raise ConfigError("x: must be sorted and distinct (strictly increasing)")
     g = gaps.min() if x.numel() > 1 else torch.ones((), dtype=x.dtype, device=x.device)
-    return torch.cat([(x[0] - (1 - theta) * g).reshape(1), x[:-1] + theta * gaps])
+    b = torch.cat([(x[0] - (1 - theta) * g).reshape(1), x[:-1] + theta * gaps])
+    # gaps near the float spacing can round a b onto its neighbour: then A loses rank
+    below, above = b < x, b[1:] > x[:-1]
+    if not (below.all() and above.all()):
+        i = int(torch.cat([~below, ~above]).nonzero()[0]) % x.numel()
+        raise ConfigError(f"x: points {i} and {i + 1} are too close for {x.dtype} to place a "
+                          f"kink strictly between them (gap {float(gaps.min()):.3g}); "
+                          "use float64 or points further apart")
+    return b
 
 
 def lemma1_matrix(x: Tensor, b: Tensor) -> Tensor:
