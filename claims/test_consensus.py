@@ -127,9 +127,7 @@ def test_val_loss_split(claim, scale, device, request):
     claim.note("whole_run_slopes", {"wrong": cs.phase_slope(d.loss_wrong, 1),
                                     "correct": cs.phase_slope(d.loss_correct, 1)})
     claim.note("n_wrong", d.n_wrong)
-    claim.note("float16_history", {"floored_losses": d.n_floored,
-                                   "last_epoch_split_error": d.history_error,
-                                   "prefix_run_deviation": d.prefix_deviation})
+    claim.note("logit_norm_per_epoch", d.logit_norms)
     claim.figure("consensus_fig2a", "Figure 2(a): training and validation loss (USPS)", "line",
                  "epoch", "loss", _line(d.epochs, {"training": d.train_loss,
                                                    "validation": d.test_loss}))

@@ -25,7 +25,6 @@ Fixed before the runs (never tuned to them):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

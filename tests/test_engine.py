@@ -207,10 +207,12 @@ def test_run_result_json_round_trip():
     assert r.test_probs.shape == (256, 10)
 
 
-def test_test_history_keeps_per_sample_probabilities_at_each_eval():
+def test_test_history_keeps_per_sample_logits_at_each_eval():
     data = toy_data()
     r = fit(mlp(0), data, FAST.replace(keep_test_history=True, eval_every=2), data)
     evals = [e for e, acc in zip(r.curves["epoch"], r.curves["test_acc"]) if acc is not None]
     assert evals == [2, 4, 6] and r.test_history.shape == (3, 256, 10)
     correct = (r.test_history[-1].argmax(-1) == data.y).float().mean().item()
     assert correct == r.curves["test_acc"][-1]
+    loss = torch.nn.functional.cross_entropy(r.test_history[-1], data.y).item()
+    assert loss == pytest.approx(r.curves["test_loss"][-1], rel=1e-5)

@@ -12,17 +12,10 @@ Every run goes through :func:`genbench.experiment.train_runs`, so claims that na
 runs train them once per session: the Section II network trains seeds 0 and 1 side by side
 (``fit_many``); seed 0 is also the consensus member, seeds 0 and 1 are Figure 1's two
 solutions. The USPS run keeps its per-sample test probabilities at every epoch
-(``keep_test_history``), which gives Figures 3 and 5 from one run.
+(``keep_test_history``), which gives Figures 2, 3 and 5 from one run.
 
-Per-epoch per-sample losses come from those probabilities, which the engine stores in float16:
-a probability below 2**-24 is stored as 0 and is floored here at that value (a loss of at most
-16.6), and a probability within 2.4e-4 of 1 is stored as 1 (a loss of 0). Both errors are tiny
-next to the losses compared, and :class:`LossDynamics` records how many samples were floored
-and how far the stored-history split is from the exact one at the last epoch. The logit norm
-needs logits, which the history does not keep: it is computed exactly from the weights at
-the last epoch and at the epoch of least validation loss, the latter from a second run
-trained to that epoch (same seed, constant learning rate, no compile: the first epochs of a
-longer run, which :attr:`LossDynamics.prefix_deviation` confirms).
+Per-epoch per-sample losses and the softmax inputs' norm come from the per-sample test
+logits the engine keeps at every epoch, so they are exact and need no second run.
 """
 
 from __future__ import annotations
@@ -57,7 +50,6 @@ from genbench.training import RunResult, TrainConfig
 ARCHITECTURES = ("c_cnn", "c_mlp", "c_lenet")  # "three models having different architectures"
 SOLUTION_SEEDS = (0, 1)  # Section II: the network trained from two initializations
 DROPOUTS = (0.25, 0.5, 0.75)  # Section V.C, Figure 8
-PROB_FLOOR = 2.0 ** -24  # smallest positive float16: where stored probabilities underflow
 
 
 @dataclass(frozen=True)
@@ -195,9 +187,7 @@ class LossDynamics:
     best_epoch: int
     logit_norm_best: float
     logit_norm_last: float
-    n_floored: int
-    history_error: float
-    prefix_deviation: float
+    logit_norms: list[float]
 
 
 def phase_slope(values: Sequence[float], start_epoch: int) -> float:
@@ -207,39 +197,24 @@ def phase_slope(values: Sequence[float], start_epoch: int) -> float:
     return trend(tail) if len(tail) >= 2 else float("nan")
 
 
-def history_logits(history: torch.Tensor) -> torch.Tensor:
-    """Log-probabilities (E, N, C) from stored float16 probabilities, floored at 2**-24:
-    softmax inputs up to a per-sample constant, so per-sample losses and argmax are exact."""
-    return history.float().clamp_min(PROB_FLOOR).log()
-
-
 def loss_dynamics(setting: Setting, device: torch.device | str = "cpu") -> LossDynamics:
     """The Section II network on USPS: loss split per epoch and logit norms (Section III)."""
     config = setting.config(setting.usps_epochs, per_epoch=True)
     (run,), test = _runs("c_cnn", setting.usps, config, (0,), {}, device)
     y = test.y.cpu()
-    per_epoch = history_logits(run.test_history)
+    per_epoch = run.test_history  # (epochs, samples, classes) logits
     splits = [loss_split(z, y) for z in per_epoch]
     losses = [split_losses(z, y) for z in per_epoch]
+    norms = [logit_norm(z) for z in per_epoch]
     test_loss = [float(v) for v in run.curves["test_loss"]]
     best = int(np.argmin(test_loss)) + 1
-    (prefix,), _ = _runs("c_cnn", setting.usps, config.replace(max_epochs=best), (0,), {}, device)
-    z_best, z_last = (logits(trained_model(r, test.in_shape, test.num_classes, device), test.x)
-                      for r in (prefix, run))
-    exact = loss_split(z_last.cpu(), y)
     return LossDynamics(
         epochs=list(run.curves["epoch"]), test_acc=list(run.curves["test_acc"]),
         test_loss=test_loss, train_loss=list(run.curves["train_loss"]),
         loss_correct=[s.loss_correct for s in splits], loss_wrong=[s.loss_wrong for s in splits],
         n_wrong=[s.n_wrong for s in splits], overlap=[loss_overlap(c, w) for c, w in losses],
-        losses=losses, best_epoch=best,
-        logit_norm_best=logit_norm(z_best), logit_norm_last=logit_norm(z_last),
-        n_floored=int((run.test_history == 0).gather(-1, y[None, :, None].expand(
-            len(per_epoch), -1, 1)).sum()),
-        history_error=max(abs(exact.loss_correct - splits[-1].loss_correct),
-                          abs(exact.loss_wrong - splits[-1].loss_wrong)),
-        prefix_deviation=float(np.max(np.abs(np.subtract(
-            prefix.curves["test_loss"], test_loss[:best])))))
+        losses=losses, best_epoch=best, logit_norm_best=norms[best - 1],
+        logit_norm_last=norms[-1], logit_norms=norms)
 
 
 # ----------------------------------------------------------------------------- Section V.B, V.C

@@ -77,8 +77,9 @@ class TrainConfig:
     keep_weights: keep initial and final weights in the result.
     keep_test_probs: keep per-sample test probabilities of the final model in the result.
     keep_train_eval: evaluate the whole (un-augmented) training set at every eval epoch too.
-    keep_test_history: keep per-sample test probabilities at every eval epoch (the
-        consensus paper's per-sample loss dynamics need them), as ``RunResult.test_history``.
+    keep_test_history: keep per-sample test logits at every eval epoch (the consensus
+        paper's per-sample losses and softmax-input norms need them), as
+        ``RunResult.test_history``.
     """
 
     optimizer: Optimizer = "sgd"

@@ -90,19 +90,28 @@ def _optimizer(params: list[torch.Tensor], config: TrainConfig,
 
 @contextlib.contextmanager
 def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Fix the global generator (dropout draws from it) without disturbing the caller's."""
+    """Fix the global generator (dropout draws from it) without disturbing the caller's, and
+    flush denormal floats to zero while training on the CPU: small weights and activations
+    drift into the denormal range, where x86 arithmetic runs 10-15x slower (measured on
+    small Inception: 13 vs 183 images/s). Flushing is deterministic; it is switched off
+    again on the way out."""
     devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+    flush = device.type == "cpu" and torch.set_flush_denormal(True)
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
 
 
 @torch.no_grad()
 def _evaluate(trainee: Trainee, source: Source, config: TrainConfig, device: torch.device,
-              job: Dist, keep_probs: bool = False
+              job: Dist, keep: str | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Mean loss (K,), accuracy (K,) and optionally probabilities (K, N, C) of every model on
-    a source's whole split, in eval mode, summed over ranks."""
+    """Mean loss (K,), accuracy (K,) and, with ``keep`` "probs" or "logits", those per sample
+    (K, N, C) of every model on a source's whole split, in eval mode, summed over ranks."""
     trainee.train(False)
     k = trainee.k
     sums = torch.zeros(3, k, device=device)  # loss, correct, count
@@ -113,12 +122,12 @@ def _evaluate(trainee: Trainee, source: Source, config: TrainConfig, device: tor
         sums[0] += F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").sum(1)
         sums[1] += (logits.argmax(-1) == yb).sum(1)
         sums[2] += yb.shape[1]
-        if keep_probs:
-            probs.append(logits.softmax(-1).cpu())
+        if keep:
+            probs.append((logits.softmax(-1) if keep == "probs" else logits).cpu())
     distributed.all_reduce_sum(sums, job)
     n = sums[2].clamp(min=1)
     kept = None
-    if keep_probs:
+    if keep:
         local = torch.cat(probs, 1) if probs else torch.empty(k, 0, 0)
         kept = distributed.unshard(distributed.all_gather_objects(local, job), dim=1)
     return sums[0] / n, sums[1] / n, kept
@@ -236,9 +245,9 @@ class _Loop:
             return loss <= cfg.stop_target
         return False
 
-    def _eval(self, source: Source, keep_probs: bool = False
+    def _eval(self, source: Source, keep: str | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        return _evaluate(self.trainee, source, self.config, self.device, self.job, keep_probs)
+        return _evaluate(self.trainee, source, self.config, self.device, self.job, keep)
 
     def _confirmed(self, candidates: list[int]) -> set[int]:
         """A fit counts only once a full evaluation pass on the training set confirms it."""
@@ -287,7 +296,7 @@ class _Loop:
     def _record(self, loss: list[float], acc: list[float], evaluate: bool) -> None:
         test = train_eval = None
         if evaluate and self.test is not None:
-            test = self._eval(self.test, keep_probs=self.config.keep_test_history)
+            test = self._eval(self.test, "logits" if self.config.keep_test_history else None)
         if evaluate and self.config.keep_train_eval:
             train_eval = self._eval(self.train)
         lr = self.config.lr * self.config.lr_decay ** (self.epoch - 1)
@@ -306,9 +315,9 @@ class _Loop:
             c["train_eval_loss"].append(None if train_eval is None else train_eval[0][i].item())
             c["train_eval_acc"].append(None if train_eval is None else train_eval[1][i].item())
             if test is not None and test[2] is not None:
-                probs = test[2][i][None]
-                r.test_history = probs if r.test_history is None else torch.cat(
-                    [r.test_history, probs])
+                logits = test[2][i][None]
+                r.test_history = logits if r.test_history is None else torch.cat(
+                    [r.test_history, logits])
 
     def _finish(self, i: int) -> None:
         self.active[i] = False
@@ -322,7 +331,7 @@ class _Loop:
         self.trainee.load(_stack_states(self.final_states, self.device))
         train = self._eval(self.train)
         test = None if self.test is None else self._eval(
-            self.test, keep_probs=self.config.keep_test_probs)
+            self.test, "probs" if self.config.keep_test_probs else None)
         for i, r in enumerate(self.results):
             r.final = {"train_loss": train[0][i].item(), "train_acc": train[1][i].item()}
             if test is not None:
@@ -510,7 +519,7 @@ def evaluate(model: nn.Module, ds, config: TrainConfig | None = None, *,
     job = Dist()
     source = _source(ds, 1, None, config, dev, job, "evaluation")
     loss, acc, probs = _evaluate(SingleTrainee(model.to(dev)), source, config, dev, job,
-                                 keep_probs)
+                                 "probs" if keep_probs else None)
     out: dict[str, float | torch.Tensor] = {"loss": loss.item(), "acc": acc.item()}
     if probs is not None:
         out["probs"] = probs[0]

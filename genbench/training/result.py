@@ -36,8 +36,8 @@ class RunResult:
     fitted: the stop rule was met (for "train_acc", confirmed by a full evaluation pass).
     fit_epoch / fit_step / fit_seconds: when it was met (None if never).
     final: metrics of the final model from full evaluation passes.
-    test_history: with ``keep_test_history``, per-sample test probabilities (E, N, C) at each
-        of the E epochs whose ``test_acc`` curve entry is not None.
+    test_history: with ``keep_test_history``, per-sample test logits (E, N, C), float32, at
+        each of the E epochs whose ``test_acc`` curve entry is not None.
     """
 
     config: dict[str, Any]
