@@ -5,8 +5,8 @@ One case per (model, label-noise p) and per input randomization; each times one 
 confirmed 100% training accuracy) with ``benchmark.pedantic`` and keeps epochs and steps to fit
 in ``extra_info``; the summary prints each model's slowdown ratio against p=0.
 
-Scales (the genbench plugin's ``--scale``): by default smoke, on the CPU: the MLPs on 2,000
-fixture images and the convolutional models on 50 (their CPU cost; see the Zhang claims), the
+Scales (the genbench plugin's ``--scale``): by default smoke, on the CPU: the MLPs on 4,000
+fixture images and the convolutional models on 100 (their CPU cost; see the Zhang claims), the
 p=0 and p=1 ends only for those. ``--scale full`` runs the paper's setting (all 50,000 images,
 every model at every p) on a GPU. With ``--benchmark-disable`` (CI's untimed run that keeps the
 suite from rotting) only the MLP 1x512 rows run, on 500 images, so it takes seconds.
@@ -24,8 +24,8 @@ from genbench.experiment import Corruption, RunCache
 from genbench.studies import zhang as z
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-SMOKE = {"mlp": z.Budget(2_000, None, 80, eval_every=80),
-         "conv": z.Budget(50, None, 30, batch_size=25, eval_every=30)}
+SMOKE = {"mlp": z.Budget(4_000, None, 120, eval_every=120),
+         "conv": z.Budget(100, None, 40, batch_size=20, eval_every=40)}
 UNTIMED = z.Budget(500, None, 80, eval_every=80)  # --benchmark-disable: a quick liveness run
 FULL = z.Budget(None, None, 300, eval_every=300)
 SMOKE_CONV_LEVELS = (0.0, 1.0)

@@ -87,7 +87,7 @@ SMOKE_GAPS = {
 
 @pytest.fixture(autouse=True)
 def smoke_gaps(request: pytest.FixtureRequest, scale: str) -> None:
-    """Mark a smoke case that did not reproduce xfail(strict) before the ``claim`` fixture
+    """Mark a smoke case that did not reproduce as a strict xfail before the ``claim`` fixture
     reads the marks, so the record carries the measured reason."""
     reason = SMOKE_GAPS.get(request.node.originalname)
     if scale == "smoke" and reason:

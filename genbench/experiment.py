@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal
 
 import torch
 
@@ -203,11 +203,3 @@ def train_runs(runs: Runs, train: ArrayDataset, test: ArrayDataset | None = None
 def seeds(n: int, start: int = 0) -> tuple[int, ...]:
     """``n`` consecutive seeds: the seeds of a study are fixed in advance, never picked."""
     return tuple(range(start, start + n))
-
-
-def model_state_dicts(results: Sequence[RunResult]) -> list[dict[str, torch.Tensor]]:
-    """Final weights of runs trained with ``keep_weights=True``."""
-    missing = [i for i, r in enumerate(results) if r.final_state is None]
-    if missing:
-        raise ConfigError(f"runs {missing} kept no weights: train with keep_weights=True")
-    return [r.final_state for r in results]

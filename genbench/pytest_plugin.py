@@ -62,7 +62,7 @@ import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import pytest
 
@@ -171,11 +171,10 @@ def claim(request: pytest.FixtureRequest, scale: str, device: Any) -> Iterator[C
         pytest.fail("the `claim` fixture needs @pytest.mark.claim(ID, source=..., statement=...)",
                     pytrace=False)
     claim_id, source, statement, _ = _claim_args(marker, request.node.nodeid)
-    xfail = request.node.get_closest_marker("xfail")
     recorder = ClaimRecorder(claim_id, source, statement, scale, device,
                              ledger=Ledger(request.config.stash[_ledger_path]),
                              node_id=request.node.nodeid, rootdir=request.config.rootpath,
-                             xfail=None if xfail is None else str(xfail.kwargs.get("reason", "xfail")))
+                             xfail=lambda: _xfail_reason(request.node))
     yield recorder
     if recorder.concluded:
         return
@@ -188,6 +187,13 @@ def claim(request: pytest.FixtureRequest, scale: str, device: Any) -> Iterator[C
         recorder.write("error", error="the test finished without calling claim.conclude()")
         pytest.fail(f"claim {claim_id} [{scale}] never called claim.conclude(); its checks were "
                     f"recorded with verdict 'error'", pytrace=False)
+
+
+def _xfail_reason(node: pytest.Item) -> str | None:
+    """The reason of the node's xfail mark, read when the record is written, so that a mark a
+    test applies while running (e.g. to its smoke case only) is recorded too."""
+    mark = node.get_closest_marker("xfail")
+    return None if mark is None else str(mark.kwargs.get("reason", "xfail"))
 
 
 # ----------------------------------------------------------------------------- the recorder
@@ -203,7 +209,7 @@ class ClaimRecorder:
 
     def __init__(self, claim_id: str, source: str, statement: str, scale: str, device: Any, *,
                  ledger: Ledger, node_id: str = "", rootdir: Path | None = None,
-                 xfail: str | None = None) -> None:
+                 xfail: str | Callable[[], str | None] | None = None) -> None:
         self.id, self.source, self.statement = claim_id, source, statement
         self.scale, self.device = scale, device
         self.concluded = False
@@ -285,7 +291,8 @@ class ClaimRecorder:
             seconds=round(time.perf_counter() - self._start, 3), versions=versions(),
             commit=git_commit(str(self._rootdir)) if self._rootdir else None,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            figures=tuple(self._figures), node_id=self._node_id, error=error, xfail=self._xfail)
+            figures=tuple(self._figures), node_id=self._node_id, error=error,
+            xfail=self._xfail() if callable(self._xfail) else self._xfail)
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone writes
             self._ledger.append(record)
         return record
