@@ -174,15 +174,22 @@ def test_depth_k(claim, scale):
     claim.conclude()
 
 
+def _least_squares_problem(scale: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Section 5's linear least squares with n < d: the first ``minnorm_n`` MNIST images
+    (per-image standardized, float64) and N(0, 1) targets drawn with seed 0."""
+    train, _ = raw_splits(DataSpec("mnist", source="fixture" if scale == "smoke" else "full"))
+    X = study.standardized_images(train)[: SETTINGS[scale].minnorm_n].to(device)
+    y = torch.randn(len(X), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return X, y.to(device)
+
+
 @pytest.mark.claim("Z.S5.sgd_min_norm", source="Zhang et al. 2017, Section 5, Eq. (3)",
                    statement="SGD (or GD) on least squares started at w=0 converges to the "
                              "minimum-norm interpolant X^T(XX^T)^-1 y")
 def test_sgd_min_norm(claim, scale, device):
     s = SETTINGS[scale]
-    train, _ = raw_splits(DataSpec("mnist", source="fixture" if scale == "smoke" else "full"))
-    X = study.standardized_images(train)[: s.minnorm_n].to(device)
-    y = torch.randn(len(X), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    runs, cond = study.min_norm_runs(X, y.to(device), s.gd_steps, s.sgd_steps, seed=1)
+    X, y = _least_squares_problem(scale, device)
+    runs, cond = study.min_norm_runs(X, y, s.gd_steps, s.sgd_steps, seed=1)
     for r in runs:
         name = f"{r.method} from w={'0' if r.start == 'zero' else 'N(0,I)'}: ||w - w*||/||w*||"
         if r.start == "zero":
@@ -201,11 +208,9 @@ def test_sgd_min_norm(claim, scale, device):
                              "at every global minimum")
 def test_hessian(claim, scale, device):
     s = SETTINGS[scale]
-    train, _ = raw_splits(DataSpec("mnist", source="fixture" if scale == "smoke" else "full"))
-    X = study.standardized_images(train)[: s.minnorm_n].to(device)
-    y = torch.randn(len(X), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    minima = global_minima(X, y.to(device), s.hessian_minima, seed=2)
-    H = [least_squares_hessian(X, y.to(device), w) for w in minima]
+    X, y = _least_squares_problem(scale, device)
+    minima = global_minima(X, y, s.hessian_minima, seed=2)
+    H = [least_squares_hessian(X, y, w) for w in minima]
     ref = H[0]
     spread = max(float((h - ref).abs().max()) for h in H) / float(ref.abs().max())
     claim.at_most("max loss at the minima", max(float(least_squares_loss(w, X, y.to(device)))

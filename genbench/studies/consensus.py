@@ -28,7 +28,6 @@ import torch
 from scipy import stats
 from torch import nn
 
-from genbench import models
 from genbench.analysis import (
     REJECT,
     InterpolationPath,
@@ -43,6 +42,7 @@ from genbench.analysis import (
     threshold_sweep,
     trend,
 )
+from genbench.analysis.escape import load_point
 from genbench.data import ArrayDataset
 from genbench.experiment import DataSpec, Runs, prepare, raw_splits, train_runs
 from genbench.training import RunResult, TrainConfig
@@ -127,17 +127,10 @@ def stacked_probs(runs: Mapping[str, RunResult]) -> torch.Tensor:
 
 
 def trained_model(result: RunResult, in_shape: Sequence[int], num_classes: int,
-                  device: torch.device | str = "cpu", **options: float) -> nn.Module:
+                  device: torch.device | str = "cpu") -> nn.Module:
     """The network of a run at its final weights (runs keep them: ``keep_weights``)."""
-    model = models.build(result.model, tuple(in_shape), num_classes, seed=result.seed, **options)
-    model.load_state_dict(result.final_state)
-    return model.to(device).eval()
-
-
-@torch.no_grad()
-def logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """The softmax inputs of ``model`` (eval mode) for every image of ``x``, float32."""
-    return torch.cat([model(xb).float() for xb in x.split(batch_size)])
+    return load_point(result.model, result.final_state, tuple(in_shape), num_classes
+                      ).to(device).eval()
 
 
 # ----------------------------------------------------------------------------- Section II
