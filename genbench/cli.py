@@ -13,6 +13,10 @@ from typing import Callable, Sequence
 
 from genbench.errors import GenbenchError
 
+# the keys of genbench.data.sources.SOURCES (not imported here: it loads torch, and --help
+# should be instant); tests/test_cli.py checks that the two agree
+_DATASETS = ("mnist", "fashion_mnist", "cifar10", "usps")
+
 
 def _data_status(args: argparse.Namespace) -> int:
     from genbench.data.status import print_status
@@ -46,40 +50,121 @@ def _run(args: argparse.Namespace) -> int:
     from genbench.runner import run_claims
 
     return run_claims(scale=args.scale, keyword=args.k, ledger=args.ledger, out=args.out,
-                      extra=args.pytest_args)
+                      extra=args.pytest_args, threads=args.threads)
+
+
+def _claims(args: argparse.Namespace) -> int:
+    from genbench import catalogue
+
+    claims = catalogue.collect(args.k)
+    render = (catalogue.render_json if args.json else
+              catalogue.render_markdown if args.markdown else catalogue.render_text)
+    sys.stdout.write(render(claims))
+    return 0 if claims else 1
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("genbench")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class _Help(argparse.HelpFormatter):
+    """Shows an option's default unless its help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) \
+                or not action.option_strings:
+            return text
+        return f"{text} (default: {action.default})"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="genbench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    fmt = _Help
+    parser = argparse.ArgumentParser(
+        prog="genbench", formatter_class=fmt,
+        description="genbench: deep-learning generalization papers' claims as tests. "
+                    "Start with `genbench claims` (what is claimed) and `genbench run` (the "
+                    "smoke reproduction on the CPU, then the report).",
+        epilog="Environment: GENBENCH_LEDGER (ledger path), GENBENCH_DATA (data root), "
+               "GENBENCH_DEVICE (cpu, cuda, cuda:N), GENBENCH_THREADS (CPU threads), "
+               "GENBENCH_RUN_CACHE (keep trained runs), GENBENCH_SCALE (pytest --scale).")
+    parser.add_argument("--version", action="version", version=f"genbench {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = sub.add_parser("data", help="datasets: status and fetch")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    status = data_sub.add_parser("status", help="what is present, with content checksums")
-    status.add_argument("--root", default=None, help="data root (default: $GENBENCH_DATA)")
-    status.set_defaults(func=_data_status)
-    fetch = data_sub.add_parser("fetch", help="download a dataset through torchvision")
-    fetch.add_argument("name")
-    fetch.add_argument("--root", default=None)
-    fetch.set_defaults(func=_data_fetch)
-
-    run = sub.add_parser("run", help="run the claims through pytest, then write the report")
-    run.add_argument("--scale", choices=("smoke", "full"), default="smoke")
-    run.add_argument("-k", default=None, help="pytest -k expression selecting claims")
-    run.add_argument("--ledger", default=None)
-    run.add_argument("--out", default="report")
-    run.add_argument("pytest_args", nargs="*", help="extra arguments passed to pytest")
+    run = sub.add_parser(
+        "run", formatter_class=fmt, help="run the claims through pytest, then write the report",
+        description="Run `pytest claims/` at one scale (with progress, a time-left estimate and "
+                    "a verdict table), then render the ledger with `genbench report`. Arguments "
+                    "after `--` go to pytest unchanged, e.g. `genbench run -- -x -v` or "
+                    "`genbench run -- -n 2` (pytest-xdist).")
+    run.add_argument("--scale", choices=("smoke", "full"), default="smoke",
+                     help="smoke: CPU, fixture subsets (minutes); full: the papers' settings, "
+                          "the `gpu` cases")
+    run.add_argument("-k", default=None, metavar="EXPR",
+                     help="pytest -k expression selecting claims (any part of an id or case, "
+                          "e.g. fit_random or 'Z.T1 and mlp')")
+    run.add_argument("--ledger", default=None, metavar="PATH",
+                     help="ledger to append records to (default: $GENBENCH_LEDGER or "
+                          "results/ledger.jsonl)")
+    run.add_argument("--out", default="report", metavar="DIR",
+                     help="directory of report.md, report.html and the figures")
+    run.add_argument("--threads", type=int, default=None, metavar="N",
+                     help="CPU threads for torch (default: $GENBENCH_THREADS, else torch's "
+                          "default of one per core); use fewer on a shared machine")
+    run.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG",
+                     help="extra arguments passed to pytest (put them after `--`)")
     run.set_defaults(func=_run)
 
-    report = sub.add_parser("report", help="ledger -> Markdown + HTML report with figures")
-    report.add_argument("--ledger", default=None)
-    report.add_argument("--out", default="report")
+    claims = sub.add_parser(
+        "claims", formatter_class=fmt, help="list the claims (from the claim marks)",
+        description="List every claim: id, paper and section, statement, the paper's numbers, "
+                    "scales, cases and known gaps, read from the claim marks in claims/ "
+                    "(collection only, nothing trains). docs/claims.md is `genbench claims "
+                    "--markdown`.")
+    claims.add_argument("-k", default=None, metavar="EXPR",
+                        help="pytest -k expression selecting claims")
+    form = claims.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print JSON (a list of claims)")
+    form.add_argument("--markdown", action="store_true",
+                      help="print the Markdown of docs/claims.md")
+    claims.set_defaults(func=_claims)
+
+    report = sub.add_parser("report", formatter_class=fmt,
+                            help="ledger -> Markdown + HTML report with figures",
+                            description="Render the latest record of each claim, case and "
+                                        "scale: a verdict table and the papers' figures.")
+    report.add_argument("--ledger", default=None, metavar="PATH",
+                        help="ledger to read (default: $GENBENCH_LEDGER or results/ledger.jsonl)")
+    report.add_argument("--out", default="report", metavar="DIR",
+                        help="directory to write report.md, report.html and PNGs to")
     report.set_defaults(func=_report)
 
-    compare = sub.add_parser("compare", help="reproducibility gate between two ledgers")
-    compare.add_argument("base")
-    compare.add_argument("new")
+    compare = sub.add_parser("compare", formatter_class=fmt,
+                             help="reproducibility gate between two ledgers",
+                             description="Exit 1 when a verdict changed or a measured value "
+                                         "moved beyond its tolerance, 2 on unreadable input.")
+    compare.add_argument("base", help="baseline ledger (e.g. results/baseline/smoke.jsonl)")
+    compare.add_argument("new", help="ledger of the new run (e.g. results/ledger.jsonl)")
     compare.set_defaults(func=_compare)
+
+    data = sub.add_parser("data", formatter_class=fmt, help="datasets: status and fetch")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    status = data_sub.add_parser("status", formatter_class=fmt,
+                                 help="what is present, with content checksums")
+    status.add_argument("--root", default=None, metavar="DIR",
+                        help="data root (default: $GENBENCH_DATA or ~/.cache/genbench/data)")
+    status.set_defaults(func=_data_status)
+    fetch = data_sub.add_parser("fetch", formatter_class=fmt,
+                                help="download a dataset through torchvision (needs internet)")
+    fetch.add_argument("name", choices=_DATASETS, help="dataset to download")
+    fetch.add_argument("--root", default=None, metavar="DIR",
+                       help="data root (default: $GENBENCH_DATA or ~/.cache/genbench/data)")
+    fetch.set_defaults(func=_data_fetch)
     return parser
 
 

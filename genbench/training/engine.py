@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from genbench import progress
 from genbench.errors import ConfigError, GenbenchError
 from genbench.training import distributed
 from genbench.training.config import TrainConfig
@@ -287,6 +288,10 @@ class _Loop:
                         self._finish(i)
             bar.update(1)
             bar.set_postfix(loss=f"{min(loss_l):.4f}", acc=f"{max(acc_l):.4f}")
+            if self.job.main:  # live progress for the pytest plugin (genbench.progress)
+                progress.emit(progress.Epoch(self.results[0].model, self.epoch, cfg.max_epochs,
+                                             self.k, sum(self.active), min(loss_l), max(acc_l),
+                                             self.elapsed))
             if checkpoint is not None:
                 self.save(checkpoint)
         bar.close()
