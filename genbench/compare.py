@@ -1,6 +1,7 @@
 """The reproducibility gate: does a new ledger reproduce a baseline ledger?
 
-For every (claim id, scale) in BASE, the latest record in NEW must
+For every (claim id, case, scale) in BASE (a case is one row of a parametrized claim; records
+without one, from before cases existed, have case None), the latest record in NEW must
 
 1. exist, and have the same verdict;
 2. have every check of the baseline, with the same pass/fail;
@@ -28,6 +29,7 @@ class Difference:
     """One way in which NEW fails to reproduce BASE."""
 
     claim: str
+    case: str | None
     scale: str
     what: str
     base: str
@@ -54,7 +56,7 @@ def compare_records(base: list[ClaimRecord], new: list[ClaimRecord]) -> list[Dif
     return differences
 
 
-def _compare_check(key: tuple[str, str], old: Check, new: Check | None) -> list[Difference]:
+def _compare_check(key: tuple[str, str | None, str], old: Check, new: Check | None) -> list[Difference]:
     what = f"check {old.name}"
     if new is None:
         return [Difference(*key, what, fmt(old.measured), "missing")]
@@ -86,8 +88,9 @@ def _measured_close(old: Check, new: Check) -> bool:
 
 def format_table(differences: list[Difference]) -> str:
     """The differences as an aligned plain-text table."""
-    header = ("claim", "scale", "what", "baseline", "new", "allowed")
-    rows = [header] + [(d.claim, d.scale, d.what, d.base, d.new, d.allowed) for d in differences]
+    header = ("claim", "case", "scale", "what", "baseline", "new", "allowed")
+    rows = [header] + [(d.claim, d.case or "", d.scale, d.what, d.base, d.new, d.allowed)
+                       for d in differences]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -104,5 +107,5 @@ def compare_main(base: str | os.PathLike[str], new: str | os.PathLike[str]) -> i
         print(format_table(differences))
         return 1
     print(f"genbench compare: {new} reproduces all {len(latest(old_records))} "
-          f"(claim, scale) records of {base}")
+          f"(claim, case, scale) records of {base}")
     return 0

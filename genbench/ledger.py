@@ -210,6 +210,10 @@ class ClaimRecord:
     node_id: str = ""
     error: str | None = None
     xfail: str | None = None
+    # The claim's case (its parametrize id without the scale, e.g. a Table 1 row "mlp_1x512");
+    # None for a claim with one case, and in records written before cases existed.
+    case: str | None = None
+    paper: str | None = None  # the paper's numbers as the claim mark states them (text)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -218,9 +222,9 @@ class ClaimRecord:
             raise ConfigError(f"ClaimRecord.scale must be one of {SCALES}, got {self.scale!r}")
 
     @property
-    def key(self) -> tuple[str, str]:
-        """(claim id, scale): the unit the report and the gate compare."""
-        return self.id, self.scale
+    def key(self) -> tuple[str, str | None, str]:
+        """(claim id, case, scale): the unit the report and the gate compare."""
+        return self.id, self.case, self.scale
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, **dataclasses.asdict(self)}
@@ -297,9 +301,11 @@ def read_ledger(path: str | os.PathLike[str]) -> list[ClaimRecord]:
     return records
 
 
-def latest(records: Iterable[ClaimRecord]) -> dict[tuple[str, str], ClaimRecord]:
-    """The last appended record of each (claim id, scale), sorted by id then scale."""
-    last: dict[tuple[str, str], ClaimRecord] = {}
+def latest(records: Iterable[ClaimRecord]
+           ) -> dict[tuple[str, str | None, str], ClaimRecord]:
+    """The last appended record of each (claim id, case, scale), sorted by id, case, scale."""
+    last: dict[tuple[str, str | None, str], ClaimRecord] = {}
     for record in records:
         last[record.key] = record
-    return dict(sorted(last.items(), key=lambda kv: (kv[0][0], SCALES.index(kv[0][1]))))
+    return dict(sorted(last.items(),
+                       key=lambda kv: (kv[0][0], kv[0][1] or "", SCALES.index(kv[0][2]))))

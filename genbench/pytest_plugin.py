@@ -44,9 +44,19 @@ What the plugin does:
   the ledger and then raises ``AssertionError`` listing each failed check (measured vs bound).
   A test that raises before ``conclude()`` still leaves a record, with verdict ``error`` and the
   exception text; a test that forgets ``conclude()`` errors in teardown.
-* **Not reproduced.** A claim that does not reproduce keeps its honest bound and is marked
-  ``@pytest.mark.xfail(strict=True, reason="measured 0.93 train acc vs paper 0.99")``; the
-  record's verdict stays ``fail`` and the record carries the xfail reason.
+* **Cases.** A claim may be parametrized further, one case per row of the paper's table
+  (``@pytest.mark.parametrize("model", [...])``): ``test_fit[mlp_1x512-smoke]``. The case id is
+  the test's parametrize id without the scale part (``mlp_1x512``); it is the record's ``case``,
+  and ``-k mlp_1x512`` selects that row at both scales.
+* **Not reproduced.** A claim that does not reproduce keeps its honest bound and states the
+  known gap in its mark, ``xfail={"smoke": "...", "full[inception_small_nobn]": "..."}``: a key
+  is a scale (every case at that scale) or ``scale[CASE]`` (that case only). The plugin marks
+  exactly those cases ``xfail(strict=True, reason=...)`` at collection, so a case that starts
+  to pass fails the run. The reason names the setting and the failing check, not numbers: the
+  record's verdict stays ``fail`` and it carries the measured values and the reason. This is the
+  only way to state a known gap: an ``xfail`` mark written on a claim test by hand is a
+  collection error. ``paper="Table 1: ..."`` (optional) is the paper's numbers as text, copied
+  into the record.
 * **Ledger.** ``--ledger PATH`` (env ``GENBENCH_LEDGER``; default ``results/ledger.jsonl`` under
   the rootdir). Appends are atomic, so pytest-xdist workers share one ledger safely.
 '''
@@ -71,6 +81,8 @@ from genbench.ledger import Check, ClaimRecord, Ledger
 
 SCALE_CHOICES = ("smoke", "full", "both")
 CLAIM_ID = re.compile(r"^[A-Z]+\.[A-Za-z0-9]+\.[A-Za-z0-9_]+$")
+XFAIL_KEY = re.compile(r"^(smoke|full)(?:\[([^\[\]]+)\])?$")
+CLAIM_KWARGS = ("source", "statement", "paper", "xfail", "distributed")
 NO_GPU_REASON = ("full scale needs a CUDA GPU; none found (torch.cuda.is_available() is False); "
                  "set GENBENCH_DEVICE=cpu to force it on the CPU")
 _call_report = pytest.StashKey[pytest.TestReport]()
@@ -90,8 +102,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "claim(id, *, source, statement, distributed=False): a paper's claim, run at "
-                   "smoke and full scale and recorded to the genbench ledger")
+        "markers", "claim(id, *, source, statement, paper=None, xfail=None, distributed=False): a "
+                   "paper's claim, run at smoke and full scale and recorded to the genbench ledger; "
+                   "xfail={'smoke': reason, 'smoke[CASE]': reason} states known gaps (strict)")
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped without one unless "
                                        "GENBENCH_DEVICE=cpu)")
     config.addinivalue_line("markers", "distributed: needs several GPUs; run under torchrun")
@@ -103,11 +116,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_ledger_path] = Path(option) if option else lg.default_ledger_path(config.rootpath)
 
 
+@pytest.hookimpl(trylast=True)  # after @parametrize: ids read test_x[mlp_1x512-smoke]
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("claim")
     if marker is None:
         return
-    claim_id, _, _, distributed = _claim_args(marker, metafunc.definition.nodeid)
+    claim_id, distributed = _claim_args(marker, metafunc.definition.nodeid)[0], \
+        bool(marker.kwargs.get("distributed", False))
     if "scale" not in metafunc.fixturenames:
         pytest.fail(f"{metafunc.definition.nodeid}: claim {claim_id} must use the `claim` "
                     f"fixture (def test_...(claim, scale, device))", pytrace=False)
@@ -116,7 +131,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                    pytest.param("full", id="full", marks=full_marks)])
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselect, so every case of a claim is seen
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _apply_known_gaps(items)
     keep, drop = [], []
     wanted = config.option.scale
     for item in items:
@@ -128,6 +145,49 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def case_id(item: pytest.Item) -> str | None:
+    """The claim case of ``item``: its parametrize id without the scale part
+    (``test_fit[mlp_1x512-smoke]`` -> ``mlp_1x512``), None for a claim with one case."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    scale = callspec.params.get("scale")
+    parts = callspec.id.split("-")
+    if scale in parts:
+        del parts[len(parts) - 1 - parts[::-1].index(scale)]
+    return "-".join(parts) or None
+
+
+def _apply_known_gaps(items: list[pytest.Item]) -> None:
+    """Turn each claim mark's ``xfail={...}`` into strict xfail marks on exactly those cases;
+    a key naming no case, or a hand-written xfail on a claim test, is a collection error."""
+    cases: dict[str, set[str | None]] = {}
+    claims: dict[str, tuple[pytest.Item, dict[str, str]]] = {}
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        if marker is None:
+            continue
+        where = item.nodeid.split("[")[0]
+        gaps = _claim_args(marker, where)[4]
+        if item.get_closest_marker("xfail") is not None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a claim states a known gap in its mark, "
+                f"@pytest.mark.claim(..., xfail={{'smoke': 'reason'}}), not with pytest.mark.xfail")
+        claims.setdefault(where, (item, gaps))
+        cases.setdefault(where, set()).add(case_id(item))
+        scale = getattr(getattr(item, "callspec", None), "params", {}).get("scale")
+        reason = gaps.get(f"{scale}[{case_id(item)}]", gaps.get(str(scale)))
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+    for where, (item, gaps) in claims.items():
+        for key in gaps:
+            case = XFAIL_KEY.match(key).group(2)  # type: ignore[union-attr]  # validated
+            if case is not None and case not in cases[where]:
+                known = sorted(c for c in cases[where] if c is not None)
+                raise pytest.UsageError(f"{where}: xfail key {key!r} names no case of this claim; "
+                                        f"its cases are {known}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -170,11 +230,12 @@ def claim(request: pytest.FixtureRequest, scale: str, device: Any) -> Iterator[C
     if marker is None:
         pytest.fail("the `claim` fixture needs @pytest.mark.claim(ID, source=..., statement=...)",
                     pytrace=False)
-    claim_id, source, statement, _ = _claim_args(marker, request.node.nodeid)
+    claim_id, source, statement, paper, _ = _claim_args(marker, request.node.nodeid)
     recorder = ClaimRecorder(claim_id, source, statement, scale, device,
                              ledger=Ledger(request.config.stash[_ledger_path]),
                              node_id=request.node.nodeid, rootdir=request.config.rootpath,
-                             xfail=lambda: _xfail_reason(request.node))
+                             xfail=lambda: _xfail_reason(request.node),
+                             case=case_id(request.node), paper=paper)
     yield recorder
     if recorder.concluded:
         return
@@ -190,8 +251,7 @@ def claim(request: pytest.FixtureRequest, scale: str, device: Any) -> Iterator[C
 
 
 def _xfail_reason(node: pytest.Item) -> str | None:
-    """The reason of the node's xfail mark, read when the record is written, so that a mark a
-    test applies while running (e.g. to its smoke case only) is recorded too."""
+    """The reason of the node's xfail mark (set from the claim mark's ``xfail=``)."""
     mark = node.get_closest_marker("xfail")
     return None if mark is None else str(mark.kwargs.get("reason", "xfail"))
 
@@ -209,8 +269,10 @@ class ClaimRecorder:
 
     def __init__(self, claim_id: str, source: str, statement: str, scale: str, device: Any, *,
                  ledger: Ledger, node_id: str = "", rootdir: Path | None = None,
-                 xfail: str | Callable[[], str | None] | None = None) -> None:
+                 xfail: str | Callable[[], str | None] | None = None, case: str | None = None,
+                 paper: str | None = None) -> None:
         self.id, self.source, self.statement = claim_id, source, statement
+        self.case, self.paper = case, paper
         self.scale, self.device = scale, device
         self.concluded = False
         self._ledger, self._node_id, self._rootdir, self._xfail = ledger, node_id, rootdir, xfail
@@ -285,7 +347,8 @@ class ClaimRecorder:
         """Append the record with this verdict (used by :meth:`conclude` and the fixture)."""
         self.concluded = True
         record = ClaimRecord(
-            id=self.id, source=self.source, statement=self.statement, scale=self.scale,
+            id=self.id, case=self.case, paper=self.paper, source=self.source,
+            statement=self.statement, scale=self.scale,
             verdict=verdict, checks=tuple(self._checks), notes=dict(self._notes),
             sizes=dict(self._sizes), seeds=self._seeds, device=device_name(self.device),
             seconds=round(time.perf_counter() - self._start, 3), versions=versions(),
@@ -363,20 +426,29 @@ def git_commit(rootdir: str) -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def _claim_args(marker: pytest.Mark, where: str) -> tuple[str, str, str, bool]:
-    """(id, source, statement, distributed) from a claim mark, or a collection error."""
+def _claim_args(marker: pytest.Mark, where: str
+                ) -> tuple[str, str, str, str | None, dict[str, str]]:
+    """(id, source, statement, paper, xfail) from a claim mark, or a collection error."""
     usage = ('@pytest.mark.claim("Z.T1.fit_random", source="Zhang et al. 2017, Table 1", '
              'statement="...")')
     if len(marker.args) != 1 or not CLAIM_ID.match(str(marker.args[0])):
         pytest.fail(f"{where}: the claim mark needs one id like Z.T1.fit_random (as in "
                     f"CLAIMS.md), got {marker.args!r}; usage: {usage}", pytrace=False)
-    unknown = set(marker.kwargs) - {"source", "statement", "distributed"}
+    unknown = set(marker.kwargs) - set(CLAIM_KWARGS)
     missing = {"source", "statement"} - set(marker.kwargs)
     if unknown or missing:
         pytest.fail(f"{where}: claim {marker.args[0]}: missing {sorted(missing)}, unknown "
                     f"{sorted(unknown)}; usage: {usage}", pytrace=False)
+    gaps = marker.kwargs.get("xfail") or {}
+    if not isinstance(gaps, Mapping) or not all(
+            isinstance(k, str) and XFAIL_KEY.match(k) and isinstance(v, str) and v.strip()
+            for k, v in gaps.items()):
+        pytest.fail(f"{where}: claim {marker.args[0]}: xfail must map 'smoke', 'full', "
+                    f"'smoke[CASE]' or 'full[CASE]' to a non-empty reason (CASE: the parametrize "
+                    f"id without the scale), got {gaps!r}", pytrace=False)
+    paper = marker.kwargs.get("paper")
     return (marker.args[0], str(marker.kwargs["source"]), str(marker.kwargs["statement"]),
-            bool(marker.kwargs.get("distributed", False)))
+            None if paper is None else str(paper), dict(gaps))
 
 
 def _crash_text(report: pytest.TestReport) -> str:

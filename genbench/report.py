@@ -49,7 +49,8 @@ def _row(record: ClaimRecord) -> dict[str, str]:
     checks = record.checks
     verdict = record.verdict + (" (xfail)" if record.xfail else "")
     return {
-        "claim": record.id, "source": record.source,
+        "claim": record.id + (f"[{record.case}]" if record.case else ""),
+        "source": record.source,
         "paper": lines([f"{c.name}: {fmt(c.paper)}" for c in checks if c.paper is not None]),
         "measured": lines([f"{c.name}: {fmt(c.measured)}" + ("" if c.passed else " ✗")
                            for c in checks] + ([f"error: {record.error}"] if record.error else [])),
@@ -137,7 +138,8 @@ def draw_figure(record: ClaimRecord, spec: dict[str, Any], out: Path) -> Path:
     ax.legend()
     fig.suptitle(f"{record.id} [{record.scale}] {record.verdict}, {record.device}",
                  fontsize=8, color="#555")
-    path = out / f"{_slug(record.id)}-{_slug(spec['key'])}-{record.scale}.png"
+    case = f"-{_slug(record.case)}" if record.case else ""
+    path = out / f"{_slug(record.id)}{case}-{_slug(spec['key'])}-{record.scale}.png"
     fig.savefig(path)
     return path
 

@@ -31,7 +31,7 @@ def base(tmp_path):
 
 def test_identical_ledgers_pass(base, capsys):
     assert main(["compare", str(base), str(base)]) == 0
-    assert "reproduces all 2 (claim, scale) records" in capsys.readouterr().out
+    assert "reproduces all 2 (claim, case, scale) records" in capsys.readouterr().out
 
 
 def test_flipped_verdict_fails_with_a_table(base, tmp_path, capsys):
@@ -90,3 +90,16 @@ def test_doctored_measured_value_is_caught(base, tmp_path):
 def test_records_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         record().verdict = "fail"
+
+
+def test_cases_of_one_claim_are_compared_case_by_case(tmp_path):
+    def row(case, verdict):
+        return dataclasses.replace(record(verdict=verdict), case=case)
+    base = write(tmp_path / "base.jsonl", row("mlp_1x512", "pass"), row("alexnet_small", "fail"))
+    new = write(tmp_path / "new.jsonl", row("alexnet_small", "fail"), row("mlp_1x512", "fail"))
+    (difference,) = compare_records(lg.read_ledger(base), lg.read_ledger(new))
+    assert (difference.claim, difference.case, difference.what) == ("X.T1.acc", "mlp_1x512",
+                                                                     "verdict")
+    missing = write(tmp_path / "missing.jsonl", row("mlp_1x512", "pass"))
+    (gone,) = compare_records(lg.read_ledger(base), lg.read_ledger(missing))
+    assert (gone.case, gone.what, gone.new) == ("alexnet_small", "record", "missing")

@@ -1,5 +1,6 @@
 """The ledger: record round trip, checks, atomic appends under real parallel writers, torn lines."""
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -74,7 +75,16 @@ def test_append_and_read_in_order(tmp_path):
         ledger.append(record(scale=scale, verdict="pass" if scale == "full" else "fail"))
     records = ledger.read()
     assert [r.scale for r in records] == ["smoke", "full", "smoke"]
-    assert list(lg.latest(records)) == [("X.T1.thing", "smoke"), ("X.T1.thing", "full")]
+    assert list(lg.latest(records)) == [("X.T1.thing", None, "smoke"),
+                                        ("X.T1.thing", None, "full")]
+
+
+def test_cases_are_kept_apart_and_old_records_read_without_one():
+    rows = [dataclasses.replace(record(), case=c) for c in ("mlp_1x512", "alexnet_small")]
+    assert list(lg.latest(rows)) == [("X.T1.thing", "alexnet_small", "smoke"),
+                                     ("X.T1.thing", "mlp_1x512", "smoke")]
+    old = {k: v for k, v in record().to_dict().items() if k not in ("case", "paper")}
+    assert ClaimRecord.from_dict(old).case is None
 
 
 def test_missing_ledger_is_a_clear_error(tmp_path):
