@@ -92,7 +92,7 @@ def test_kernel_fit_any(claim, scale, device):
 @pytest.mark.claim("Z.T3.kernel_mnist", source="Zhang et al. 2017, Table 3",
                    statement="Gaussian-kernel interpolation on raw MNIST: 1.2% test error; with "
                              "Gabor-filter preprocessing 0.6%")
-def test_kernel_mnist(claim, scale, device, request):
+def test_kernel_mnist(claim, scale, device):
     s, dev = SETTINGS[scale], str(device)
     curves = {}
     for kind, key in (("raw", "mnist_raw"), ("gabor", "mnist_gabor")):
@@ -112,15 +112,16 @@ def test_kernel_mnist(claim, scale, device, request):
                  "training images", "test error",
                  {k: {"x": [f.n for f in v], "y": [f.test_error for f in v]} for k, v in curves.items()},
                  logx=True, logy=True)
-    if scale == "smoke" and XFAIL.get("mnist"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=XFAIL["mnist"]))
     claim.conclude()
 
 
 @pytest.mark.claim("Z.T3.kernel_cifar", source="Zhang et al. 2017, Table 3 and Section 5",
                    statement="Gaussian kernel on CIFAR-10 pixels: 46% test error; on random conv-net "
-                             "features: 17%; l2 regularization on top: 15%")
-def test_kernel_cifar(claim, scale, device, request):
+                             "features: 17%; l2 regularization on top: 15%",
+                   xfail={"smoke": "raw-pixel learning curve at n=1k/2k/4k: its power law "
+                                   "extrapolated to n=50,000 lies above the paper's 46% (a power "
+                                   "law fitted on 1k-4k under-predicts how fast the error falls)"})
+def test_kernel_cifar(claim, scale, device):
     s, dev = SETTINGS[scale], str(device)
     raw_fits, raw_law = study.learning_curve(_spec(s, "cifar10"), s.cifar_ns, PAPER_N["cifar10"],
                                              device=dev)
@@ -157,8 +158,6 @@ def test_kernel_cifar(claim, scale, device, request):
                  {"raw": {"x": [f.n for f in raw_fits], "y": [f.test_error for f in raw_fits]},
                   "random conv": {"x": [f.n for f in conv_fits], "y": [f.test_error for f in conv_fits]}},
                  logx=True, logy=True)
-    if scale == "smoke" and XFAIL.get("cifar"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=XFAIL["cifar"]))
     claim.conclude()
 
 
@@ -192,10 +191,3 @@ def test_norm_not_predictive(claim, scale, device):
     claim.seeds(0)
     claim.conclude()
 
-
-XFAIL = {
-    "mnist": "",
-    "cifar": "raw-pixel learning curve at n=1k/2k/4k (68.1%, 65.4%, 63.4%; err ~ 0.97 n^-0.052, "
-             "R^2 0.994) extrapolates to 55.6% [47.2%, 65.4%] at n=50,000, above the paper's 46%: "
-             "a pure power law fitted on 1k-4k under-predicts how fast the error falls",
-}
