@@ -13,7 +13,8 @@ from pathlib import Path
 
 from genbench.data.dataset import ArrayDataset, PartialDatasetWarning
 from genbench.data.integrity import verify
-from genbench.data.sources import check_split, get_source, missing_files, resolve_root
+from genbench.data.sources import (check_split, display, get_source, miscounted_message,
+                                   missing_files, permission_message, resolve_root)
 from genbench.errors import DatasetError
 
 
@@ -53,20 +54,33 @@ def load_checked(name: str, split: str = "train",
     absent = missing_files(source, base, split)
     if absent:
         raise DatasetError(
-            f"{source.title} {split} not found under data root {base} (from {origin}): missing "
-            f"{', '.join(str(p) for p in absent)}. Fix: run `genbench data fetch {name}` where there "
+            f"{source.title} {split} not found under data root {display(base)} (from {origin}): "
+            f"missing {', '.join(display(p) for p in absent)}. Fix: run `genbench data fetch {name}` where there "
             f"is internet, or set GENBENCH_DATA to a folder holding torchvision's layout of it.")
+    files = ", ".join(display(p) for p in source.paths(base, split))
     try:
         x, y = source.reader(base, split)
     except DatasetError:
         raise
+    except PermissionError as err:
+        raise DatasetError(permission_message(Path(err.filename or base), f"{source.title} {split}",
+                                              err)) from err
     except Exception as err:  # any decoding failure of user files is a data problem
-        files = ", ".join(str(p) for p in source.paths(base, split))
         raise DatasetError(
-            f"{source.title} {split} under {base} cannot be read ({type(err).__name__}: {err}); "
-            f"a file is truncated or corrupt among {files}. Fix: replace the files "
-            f"(`genbench data fetch {name}` where there is internet) or set GENBENCH_DATA to a "
-            f"root holding intact data.") from err
+            f"{source.title} {split} under {display(base)} cannot be read "
+            f"({type(err).__name__}: {err}); a file is truncated or corrupt among {files}. Fix: "
+            f"replace the files (`genbench data fetch {name}` where there is internet) or set "
+            f"GENBENCH_DATA to a root holding intact data.") from err
+    title = f"{source.title} {split}"
+    if len(y) != len(x):
+        raise DatasetError(miscounted_message(title, files, len(y), len(x)))
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= source.num_classes):
+        bad = y[(y < 0) | (y >= source.num_classes)]
+        raise DatasetError(
+            f"{title}: {files} holds {len(bad):,} labels outside 0..{source.num_classes - 1} "
+            f"(e.g. {int(bad[0])}); {source.title} has {source.num_classes} classes. The files "
+            f"are altered or from another dataset. Fix: restore them from a trusted copy "
+            f"(`genbench data fetch {name}`).")
     nominal = source.sizes[split]
     ds = ArrayDataset(x, y, source.num_classes, name, partial=len(y) < nominal, nominal_size=nominal)
     return Loaded(ds, verify(ds, source, base, split), base)

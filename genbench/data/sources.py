@@ -1,23 +1,27 @@
 """Where each dataset's files live under a data root, and how torchvision reads them.
 
 The root uses torchvision's own layout, so a folder filled by ``download=True`` anywhere works.
-Reading always goes through torchvision's dataset classes; the only things done here are the
-two adaptations this workplace needs: MNIST-style roots that hold only ``raw/*.gz`` are
-unpacked into a writable cache, and CIFAR-10's file md5 check is skipped because genbench checks
-the decoded content instead (:mod:`genbench.data.integrity`).
+Data roots come from mirrors and colleagues, so reading treats every file as hostile: CIFAR-10's
+pickles go through a restricted unpickler (no code runs from a data file), MNIST-style IDX
+files are parsed strictly (from ``raw/*.gz`` in memory, so there is no unpack cache to go
+stale), only the requested split's own regular files are opened (a FIFO cannot hang a load),
+and each failure names its file and its cause (permission, not plain data, truncated).
+USPS's text format is decoded by torchvision. Content is then checked against recorded
+fingerprints (:mod:`genbench.data.integrity`), never against file md5s alone.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
+import contextlib
+import math
 import os
-import shutil
-import tempfile
+import stat
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+import numpy as np
 import torch
 from torchvision import datasets as tvd
 from torchvision.datasets.utils import check_integrity
@@ -57,11 +61,6 @@ def resolve_root(root: str | os.PathLike[str] | None = None) -> tuple[Path, str]
     return Path("~/.cache/genbench/data").expanduser(), "the default root (GENBENCH_DATA unset)"
 
 
-def cache_dir() -> Path:
-    """Writable cache for unpacked files: ``$GENBENCH_CACHE`` or ``~/.cache/genbench``."""
-    return Path(os.environ.get("GENBENCH_CACHE") or "~/.cache/genbench").expanduser()
-
-
 def get_source(name: str) -> Source:
     try:
         return SOURCES[name]
@@ -76,9 +75,27 @@ def check_split(split: str) -> None:
 
 
 def missing_files(source: Source, root: Path, split: str) -> list[Path]:
-    """The split's files that are absent (an unpacked IDX file also counts for its ``.gz``)."""
+    """The split's files that are absent (an unpacked IDX file also counts for its ``.gz``).
+
+    Something that exists but is not a regular file (a FIFO, a folder) counts as present: the
+    reader then names it. A folder this user may not enter raises a DatasetError saying so,
+    rather than calling the files missing.
+    """
     return [path for path in source.paths(root, split)
-            if not path.is_file() and not path.with_suffix("").is_file()]
+            if not _exists(path, source.title, split)
+            and not (path.suffix == ".gz" and _exists(path.with_suffix(""), source.title, split))]
+
+
+def _exists(path: Path, title: str, split: str) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return False
+    except PermissionError as err:
+        raise DatasetError(permission_message(path, f"{title} {split}", err)) from err
+    return True
 
 
 def passes_torchvision_md5(source: Source, root: Path, split: str) -> bool:
@@ -87,73 +104,188 @@ def passes_torchvision_md5(source: Source, root: Path, split: str) -> bool:
                for path, (_, md5) in zip(source.paths(root, split), source.files[split]))
 
 
-# --- readers: torchvision does the decoding -------------------------------------------------
+# --- readers ----------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def reading(path: Path, title: str, fix: str) -> Iterator[None]:
+    """Turn any failure while decoding ``path`` into a DatasetError naming the file and cause.
+
+    The causes get their own advice: a permission problem is not a damaged file, and a pickle
+    that names code to run is neither (it is refused before anything is run).
+    """
+    from genbench.data.safe_pickle import UnsafePickleError
+
+    try:
+        yield
+    except DatasetError:
+        raise
+    except PermissionError as err:
+        raise DatasetError(permission_message(path, title, err)) from err
+    except UnsafePickleError as err:
+        raise DatasetError(
+            f"{title}: {display(path)} is not plain data: {err}. It may be hostile. Fix: delete it "
+            f"and restore the file from a trusted copy (`genbench data fetch`).") from err
+    except Exception as err:  # any decoding failure of a user file is a data problem
+        raise DatasetError(
+            f"{title}: {display(path)} cannot be read ({type(err).__name__}: {err}); the file is "
+            f"truncated or corrupt. Fix: {fix}") from err
+
+
+def display(path: Path | str) -> str:
+    """A path as text that can always be printed: bytes that are not UTF-8 show as \\xNN."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def permission_message(path: Path, title: str, err: OSError) -> str:
+    return (f"{title}: permission denied on {display(path)} ({err.strerror}). The file is not "
+            f"damaged: this user may not read it (or a folder on its path). Fix: `chmod u+r` the "
+            f"file (`u+rx` its folders), ask its owner, or set GENBENCH_DATA to a root you can read.")
+
+
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of ``path``, which must be a regular file (a FIFO or a device would block or
+    never end); with ``limit``, at most that many bytes are read (and more is an error)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without waiting for a writer
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DatasetError(f"{display(path)} is not a regular file (a FIFO, device or folder "
+                               f"stands where a dataset file belongs). Fix: replace it with the "
+                               f"dataset file.")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read() if limit is None else f.read(limit + 1)
+    finally:
+        os.close(fd)
+    if limit is not None and len(data) > limit:
+        raise ValueError(f"more than the {limit:,} bytes such a file can hold")
+    return data
+
+
+_IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}  # uint8 labels (N,), uint8 images (N, H, W)
+
+
+def parse_idx(data: bytes, ndim: int) -> torch.Tensor:
+    """An IDX array of uint8 (MNIST's format), checked strictly: magic, dims, exact length."""
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{len(data)} bytes is shorter than an IDX header")
+    magic = int.from_bytes(data[:4], "big")
+    if magic != _IDX_MAGIC[ndim]:
+        raise ValueError(f"IDX magic {magic:#010x}, expected {_IDX_MAGIC[ndim]:#010x} "
+                         f"(uint8, {ndim}-d)")
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + math.prod(dims)
+    if len(data) != expected:
+        raise ValueError(f"the header announces {dims} ({expected:,} bytes), the file has "
+                         f"{len(data):,} bytes")
+    array = np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    return torch.from_numpy(array.copy())
+
 
 def _read_idx(tv_class: type) -> Reader:
+    """MNIST-style roots: the split's two IDX files, unpacked or ``.gz``, decoded in memory.
+
+    Only the requested split's own two files are opened, so a stray file, a broken file of the
+    other split or a FIFO elsewhere cannot block the load. ``.gz`` files are unpacked in memory
+    (0.2 s for MNIST train, measured): no unpack cache exists, so none can go stale, be altered,
+    leave temporary files or grow.
+    """
     def read(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        data = tv_class(str(_unpacked_root(root, tv_class.__name__)), train=split == "train",
-                        download=False)
-        return data.data.unsqueeze(1).contiguous(), data.targets.to(torch.int64)
+        title = f"{tv_class.__name__} {split}"
+        fix = ("replace it (`genbench data fetch` where there is internet) or set GENBENCH_DATA "
+               "to a root holding intact data.")
+        prefix = "train" if split == "train" else "t10k"
+        n_max = {"train": 60_000, "test": 10_000}[split]
+        arrays = []
+        for kind, ndim, size in (("images-idx3-ubyte", 3, 28 * 28), ("labels-idx1-ubyte", 1, 1)):
+            plain = root / tv_class.__name__ / "raw" / f"{prefix}-{kind}"
+            packed = plain.with_name(plain.name + ".gz")
+            limit = 4 + 4 * ndim + n_max * size
+            path = plain if _is_regular(plain) else packed
+            with reading(path, title, fix):
+                data = read_regular(path, limit=limit if path is plain else None)
+                if path is packed:
+                    data = _gunzip_bounded(data, limit)
+                arrays.append(parse_idx(data, ndim))
+        images, labels = arrays
+        return images.unsqueeze(1).contiguous(), labels.to(torch.int64)
     return read
 
 
-class _CifarContentChecked(tvd.CIFAR10):
-    """CIFAR-10 without the file md5 check: genbench checks the decoded content instead,
-    because the files here are re-encoded (different bytes, identical arrays)."""
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
-    def _check_integrity(self) -> bool:
-        return True
+
+def _gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Unpack gzip bytes in memory, refusing output beyond ``limit`` (a gzip bomb)."""
+    out = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+    unpacked = out.decompress(data, limit + 1)
+    if len(unpacked) > limit:
+        raise ValueError(f"it unpacks to more than the {limit:,} bytes such a file can hold")
+    if not out.eof:
+        raise EOFError("the gzip stream ends early (the file is cut short)")
+    return unpacked
 
 
 def _read_cifar10(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    data = _CifarContentChecked(str(root), train=split == "train", download=False)
-    x = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
-    return x, torch.as_tensor(data.targets, dtype=torch.int64)
+    """CIFAR-10's pickled batches, rebuilt by a restricted unpickler (no code runs from a data
+    file, see :mod:`genbench.data.safe_pickle`), checked for shape, dtype and label count.
+
+    torchvision's class is not used because it calls ``pickle.load`` and checks file md5s,
+    which the re-encoded files here fail; genbench checks the decoded content instead."""
+    from genbench.data.safe_pickle import load_data_pickle
+
+    title = f"CIFAR-10 {split}"
+    fix = ("replace it (`genbench data fetch cifar10` where there is internet) or set "
+           "GENBENCH_DATA to a root holding intact data.")
+    base = root / tvd.CIFAR10.base_folder
+    names = [n for n, _ in (tvd.CIFAR10.train_list if split == "train" else tvd.CIFAR10.test_list)]
+    meta_path = base / tvd.CIFAR10.meta["filename"]
+    with reading(meta_path, title, fix):
+        meta = load_data_pickle(meta_path)
+        if not isinstance(meta, dict) or tvd.CIFAR10.meta["key"] not in meta:
+            raise ValueError(f"not a CIFAR-10 meta file (no {tvd.CIFAR10.meta['key']!r} entry)")
+    images, labels = [], []
+    for name in names:
+        path = base / name
+        with reading(path, title, fix):
+            batch = load_data_pickle(path)
+            if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
+                raise ValueError("not a CIFAR-10 batch (a dict with 'data' and 'labels')")
+            data, batch_labels = batch["data"], batch["labels"]
+            if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2
+                    or data.shape[1] != 3 * 32 * 32):
+                raise ValueError(f"'data' must be a uint8 array of shape (N, 3072), got "
+                                 f"{getattr(data, 'dtype', type(data).__name__)} "
+                                 f"{getattr(data, 'shape', '')}")
+            if not isinstance(batch_labels, list) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in batch_labels):
+                raise ValueError("'labels' must be a list of ints")
+            if len(batch_labels) != len(data):
+                raise DatasetError(miscounted_message(title, path, len(batch_labels), len(data)))
+            images.append(data)
+            labels.extend(batch_labels)
+    x = torch.from_numpy(np.concatenate(images).reshape(-1, 3, 32, 32).copy())
+    return x, torch.tensor(labels, dtype=torch.int64)
+
+
+def miscounted_message(title: str, where: Path | str, labels: int, images: int) -> str:
+    return (f"{title}: {display(where)} holds {labels:,} labels for {images:,} images; every "
+            f"image needs exactly one label. The file is altered or mismatched. Fix: restore it "
+            f"from a trusted copy (`genbench data fetch`).")
 
 
 def _read_usps(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    data = tvd.USPS(str(root), train=split == "train", download=False)
+    path = root / (tvd.USPS.split_list[split][1])
+    with reading(path, f"USPS {split}", "replace it (`genbench data fetch usps` where there is "
+                 "internet) or set GENBENCH_DATA to a root holding intact data."):
+        if not _is_regular(path):
+            read_regular(path)  # raises the "not a regular file" error
+        data = tvd.USPS(str(root), train=split == "train", download=False)
     return torch.from_numpy(data.data).unsqueeze(1).contiguous(), torch.as_tensor(
         data.targets, dtype=torch.int64)
-
-
-# --- MNIST-style roots with only .gz files ---------------------------------------------------
-
-def _unpacked_root(root: Path, folder: str) -> Path:
-    """A root where ``folder/raw`` holds the unpacked IDX files torchvision reads.
-
-    If the root already has them, it is used as is. Otherwise the ``.gz`` files are unpacked
-    into a cache folder keyed by their path, size and mtime, so a changed file is never shadowed
-    by a stale copy and a read-only root (the shared datasets) still works.
-    """
-    raw = root / folder / "raw"
-    gz_files = sorted(raw.glob("*.gz"))
-    if not gz_files or all(path.with_suffix("").is_file() for path in gz_files):
-        return root
-    key = hashlib.sha256()
-    for path in gz_files:
-        stat = path.stat()
-        key.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    cached = cache_dir() / "unpacked" / key.hexdigest()[:16]
-    for path in gz_files:
-        _gunzip(path, cached / folder / "raw" / path.with_suffix("").name)
-    return cached
-
-
-def _gunzip(src: Path, dst: Path) -> None:
-    if dst.is_file():
-        return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dst.parent, delete=False) as tmp:
-        try:
-            with gzip.open(src, "rb") as packed:
-                shutil.copyfileobj(packed, tmp)
-        except (OSError, EOFError) as err:
-            Path(tmp.name).unlink()
-            raise DatasetError(
-                f"{src} cannot be unpacked ({type(err).__name__}: {err}): the file is truncated or "
-                f"corrupt. Fix: replace it (`genbench data fetch` where there is internet).") from err
-    os.replace(tmp.name, dst)  # atomic: a crash never leaves a half-written file behind
 
 
 def _idx_files(tv_class: type) -> dict[str, tuple[tuple[str, str], ...]]:

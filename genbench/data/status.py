@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from genbench.data.dataset import PartialDatasetWarning
 from genbench.data.loading import load_checked
-from genbench.data.sources import SOURCES, SPLITS, get_source, missing_files, resolve_root
-from genbench.errors import DatasetError
+from genbench.data.sources import (SOURCES, SPLITS, display, get_source, missing_files,
+                                   resolve_root)
+from genbench.errors import DatasetError, GenbenchError
 
 MISSING = "missing"
 FAILED = "FAILED"
@@ -35,16 +36,21 @@ class SplitStatus:
 
 
 def split_status(name: str, split: str, root: str | os.PathLike[str] | None = None) -> SplitStatus:
+    """One split's row. Any failure of the split (a hostile, unreadable or damaged file, even an
+    unexpected exception) becomes a FAILED row with its message, so the table goes on."""
     source = get_source(name)
     base, _ = resolve_root(root)
-    if missing_files(source, base, split):
-        return SplitStatus(name, split, MISSING, nominal=source.sizes[split])
     try:
+        if missing_files(source, base, split):
+            return SplitStatus(name, split, MISSING, nominal=source.sizes[split])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PartialDatasetWarning)
             loaded = load_checked(name, split, root)
-    except DatasetError as err:
+    except GenbenchError as err:
         return SplitStatus(name, split, FAILED, nominal=source.sizes[split], error=str(err))
+    except Exception as err:  # noqa: BLE001 (a status table reports every split, whatever broke)
+        return SplitStatus(name, split, FAILED, nominal=source.sizes[split],
+                           error=f"unexpected {type(err).__name__}: {err}")
     ds = loaded.dataset
     return SplitStatus(name, split, loaded.verdict, len(ds), ds.nominal_size, ds.fingerprint(),
                        ds.partial)
@@ -71,11 +77,11 @@ def print_status(root: str | os.PathLike[str] | None = None) -> int:
     rows = [split_status(name, split, root) for name in SOURCES for split in SPLITS]
     if all(row.verdict == MISSING for row in rows):
         raise DatasetError(
-            f"no dataset found under data root {base} (from {origin}): genbench looks there for "
+            f"no dataset found under data root {display(base)} (from {origin}): genbench looks there for "
             f"torchvision's layout (MNIST/raw, FashionMNIST/raw, cifar-10-batches-py, usps.bz2). "
             f"Fix: set GENBENCH_DATA to the folder that holds the datasets, or run "
             f"`genbench data fetch NAME` (NAME in {', '.join(SOURCES)}) where there is internet.")
-    print(f"data root: {base} (from {origin})")
+    print(f"data root: {display(base)} (from {origin})")
     print(format_table(rows))
     for row in rows:
         if row.error:
