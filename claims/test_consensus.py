@@ -14,6 +14,7 @@ import pytest
 
 from genbench.analysis import good_range
 from genbench.experiment import DataSpec
+from genbench.stats import binomial_floor
 from genbench.studies import consensus as cs
 
 SETTINGS = {
@@ -169,7 +170,7 @@ def test_consensus_beats_single(claim, scale, device):
         best_single = best_single.fmax(curves[arch].accuracy)
     margin = curves["consensus"].accuracy - best_single
     threshold, acc, cov = cs.best_at_coverage(curves["consensus"], PAPER_COVERAGE)
-    floor = cs.accuracy_floor(PAPER_ACC, round(cov * len(test.y)))
+    floor = binomial_floor(PAPER_ACC, round(cov * len(test.y)))
 
     claim.sizes(**cs.size_notes(s.mnist))
     claim.seeds(0)

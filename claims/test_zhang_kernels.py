@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from genbench.experiment import DataSpec
+from genbench.stats import error_interval
 from genbench.studies import theory as study
 
 PAPER = {"mnist_raw": 0.012, "mnist_gabor": 0.006, "cifar_raw": 0.46, "cifar_conv": 0.17,
@@ -101,8 +102,8 @@ def test_kernel_mnist(claim, scale, device):
         _record_curve(claim, kind, fits, law, PAPER[key])
         curves[kind] = fits
     raw, gabor = curves["raw"][-1], curves["gabor"][-1]
-    raw_ci = study.error_interval(raw.test_errors, raw.n_test)
-    gabor_ci = study.error_interval(gabor.test_errors, gabor.n_test)
+    raw_ci = error_interval(raw.test_errors, raw.n_test)
+    gabor_ci = error_interval(gabor.test_errors, gabor.n_test)
     claim.at_most(f"Gabor beats raw at n={raw.n}: Gabor's upper 95% bound below raw's lower",
                   gabor_ci[1], raw_ci[0])
     claim.note("test error intervals (95%)", {"raw": raw_ci, "gabor": gabor_ci})
@@ -137,18 +138,18 @@ def test_kernel_cifar(claim, scale, device):
     conv = conv_fits[-1]
     raw = study.kernel_fit(_spec(s, "cifar10"), conv.n, 0.0, dev)
     l2 = study.kernel_fit(conv_spec, conv.n, L2, dev)
-    raw_ci = study.error_interval(raw.test_errors, raw.n_test)
-    conv_ci = study.error_interval(conv.test_errors, conv.n_test)
+    raw_ci = error_interval(raw.test_errors, raw.n_test)
+    conv_ci = error_interval(conv.test_errors, conv.n_test)
     claim.at_most(f"random conv features beat pixels at n={raw.n} (upper 95% < lower 95%)",
                   conv_ci[1], raw_ci[0])
     claim.at_most("l2 regularization does not raise the error", l2.test_error, conv.test_error)
     claim.note("test errors at the largest n", {"raw": raw.test_error, "conv": conv.test_error,
                                                 "conv_l2": l2.test_error, "l2": L2})
     claim.note("test error intervals (95%)", {"raw": raw_ci, "conv": conv_ci,
-                                              "conv_l2": study.error_interval(l2.test_errors, l2.n_test)})
+                                              "conv_l2": error_interval(l2.test_errors, l2.n_test)})
     if scale == "full":
         for name, fit, key in (("conv", conv, "cifar_conv"), ("conv + l2", l2, "cifar_conv_l2")):
-            lo, hi = study.error_interval(fit.test_errors, fit.n_test, 0.99)
+            lo, hi = error_interval(fit.test_errors, fit.n_test, 0.99)
             claim.in_interval(f"{name}: paper's error within the 99% interval", PAPER[key], lo, hi)
     claim.sizes(train=f"{s.cifar_ns[-1]:,} CIFAR-10 images", test=f"{raw.n_test:,} images",
                 filters=f"{s.num_filters} random filters ({4 * s.num_filters} features)")

@@ -11,6 +11,7 @@ import torch
 from genbench import models
 from genbench.analysis import ThresholdSweep
 from genbench.experiment import DataSpec, Runs, prepare, train_runs
+from genbench.stats import binomial_floor
 from genbench.studies import consensus as cs
 from genbench.training import TrainConfig
 
@@ -96,7 +97,7 @@ def test_best_at_coverage_and_accuracy_floor():
                            coverage=torch.tensor([1.0, 0.92, 0.5], dtype=torch.float64))
     assert cs.best_at_coverage(sweep, 0.9) == pytest.approx((0.5, 0.95, 0.92))
     assert all(math.isnan(v) for v in cs.best_at_coverage(sweep, 1.1))
-    small, large = cs.accuracy_floor(0.95, 200), cs.accuracy_floor(0.95, 9000)
+    small, large = binomial_floor(0.95, 200), binomial_floor(0.95, 9000)
     assert small < large < 0.95 and large > 0.94
 
 

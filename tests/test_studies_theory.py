@@ -43,12 +43,6 @@ def test_power_law_interval_widens_with_scatter_and_needs_three_points():
         study.power_law([500, 1000], [0.1, 0.07], 60_000)
 
 
-def test_error_interval_is_clopper_pearson():
-    lo, hi = study.error_interval(460, 1000)
-    assert lo < 0.46 < hi and hi - lo == pytest.approx(0.062, abs=0.003)
-    assert study.error_interval(0, 100)[0] == 0.0
-
-
 def test_line_fit_and_depth_k_counts_follow_n_over_k():
     counts = study.depth_k_counts([(n, 5, k) for n in (30, 90) for k in (2, 4, 7)], seed=0)
     assert all(c.max_ratio <= 1 and c.depth == c.k and c.weights == 2 * c.n + c.d + 1

@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from scipy import stats
 
 from genbench.errors import ConfigError
+from genbench.stats import common_language
 
 
 def _check_logits(logits: torch.Tensor, y: torch.Tensor) -> None:
@@ -86,10 +86,7 @@ def loss_auroc(loss_correct: torch.Tensor, loss_wrong: torch.Tensor) -> float:
     """
     wrong = loss_wrong.detach().double().cpu().numpy().ravel()
     right = loss_correct.detach().double().cpu().numpy().ravel()
-    if wrong.size == 0 or right.size == 0:
-        return math.nan
-    u = stats.mannwhitneyu(wrong, right, alternative="two-sided").statistic
-    return float(u) / (wrong.size * right.size)
+    return common_language(wrong, right)
 
 
 def loss_overlap(loss_correct: torch.Tensor, loss_wrong: torch.Tensor) -> float:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from genbench.analysis import (
@@ -232,12 +231,6 @@ def best_at_coverage(sweep: ThresholdSweep, min_coverage: float) -> tuple[float,
         return float("nan"), float("nan"), float("nan")
     i = int(torch.where(ok, sweep.accuracy, torch.full_like(sweep.accuracy, -1.0)).argmax())
     return float(sweep.thresholds[i]), float(sweep.accuracy[i]), float(sweep.coverage[i])
-
-
-def accuracy_floor(target: float, n: int, alpha: float = 0.025) -> float:
-    """The lowest accuracy on ``n`` samples that is not significantly (one-sided ``alpha``)
-    below a true accuracy of ``target``: the binomial ``alpha`` quantile over ``n``."""
-    return float(stats.binom.ppf(alpha, n, target) / n)
 
 
 def dropout_sweeps(setting: Setting, thresholds: Sequence[float],

@@ -30,6 +30,7 @@ from genbench.data import ArrayDataset
 from genbench.data.corruptions import extreme_overfitting_set
 from genbench.errors import ConfigError
 from genbench.experiment import DataSpec, Runs, prepare, seeds, train_runs
+from genbench.stats import Shift, min_mannwhitney_p, shift_test  # re-exported for the claims
 from genbench.training import RunResult, TrainConfig, evaluate
 
 MODELS = ("eo_mlp", "eo_cnn", "eo_resnet")
@@ -209,27 +210,7 @@ def escapes(study: Study, data: StudyData, runs: Sequence[RunResult],
 
 # --------------------------------------------------------------------------- statistics
 
-@dataclass(frozen=True)
-class Shift:
-    """One-sided Mann-Whitney U test of "``larger`` tends to exceed ``smaller``"."""
-
-    u: float
-    p: float
-    common_language: float  # P(a larger-group value > a smaller-group value), ties half
-    rank_biserial: float  # 2 * common_language - 1
-
-
-def shift_test(larger: Sequence[float], smaller: Sequence[float]) -> Shift:
-    result = stats.mannwhitneyu(larger, smaller, alternative="greater")
-    cl = float(result.statistic) / (len(larger) * len(smaller))
-    return Shift(float(result.statistic), float(result.pvalue), cl, 2 * cl - 1)
-
-
-def min_mannwhitney_p(n: int, m: int) -> float:
-    """The smallest one-sided exact Mann-Whitney p-value with groups of n and m (no ties):
-    1 / C(n+m, n). R = 5 per group gives 1/252 ~ 0.004, the least R for which p < 0.01 can
-    be reached at all."""
-    return 1.0 / math.comb(n + m, n)
+# Shift, shift_test and min_mannwhitney_p live in genbench.stats (imported above).
 
 
 def median(values: Sequence[float | None]) -> float:

@@ -46,12 +46,6 @@ FEATURES = ("raw", "gabor", "random_conv")
 # ------------------------------------------------------------------ statistics helpers
 
 
-def error_interval(errors: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Clopper-Pearson interval of a test error rate measured as ``errors`` out of ``n``."""
-    ci = stats.binomtest(errors, n).proportion_ci(confidence_level=confidence, method="exact")
-    return float(ci.low), float(ci.high)
-
-
 @dataclass(frozen=True)
 class LineFit:
     """Least-squares line y = intercept + slope x with its R^2."""

@@ -14,13 +14,17 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 import torch
-from scipy import stats
 
 from genbench.data import ArrayDataset
 from genbench.data import corruptions
 from genbench.experiment import Corruption, DataSpec, RunCache, Runs, prepare, train_runs
+from genbench.stats import (  # re-exported: the claims read them as z.<name>
+    accuracy_interval,
+    chance_interval,
+    difference_noise,
+    rank_correlation,
+)
 from genbench.training import Augment, RunResult, TrainConfig
 
 TABLE1_MODELS = ("mlp_1x512", "mlp_3x512", "alexnet_small", "inception_small",
@@ -123,22 +127,7 @@ def noise_sweep(model: str, spec: DataSpec, config: TrainConfig, levels: Sequenc
 
 # ----------------------------------------------------------------------------- measurements
 
-def accuracy_interval(acc: float, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Clopper-Pearson interval of an accuracy measured on ``n`` test images."""
-    ci = stats.binomtest(round(acc * n), n).proportion_ci(confidence_level=level)
-    return float(ci.low), float(ci.high)
-
-
-def chance_interval(n: int, level: float = 0.99, p: float = CHANCE) -> tuple[float, float]:
-    """Where the accuracy of random guessing on ``n`` test images lies with prob. ``level``."""
-    lo, hi = stats.binom.interval(level, n, p)
-    return float(lo / n), float(hi / n)
-
-
-def difference_noise(acc: float, n: int, z: float = 1.96) -> float:
-    """z standard errors of the difference of two accuracies near ``acc`` on ``n`` images
-    each, measured independently: the smallest gap the test set can resolve."""
-    return float(z * np.sqrt(2 * acc * (1 - acc) / n))
+# accuracy_interval, chance_interval and difference_noise live in genbench.stats (imported above).
 
 
 def steps_to_loss(result: RunResult, level: float) -> int | None:
@@ -158,8 +147,8 @@ def best_test_acc(result: RunResult) -> float:
 def slowdown(levels: Sequence[float], costs: Sequence[float]) -> dict[str, float]:
     """Spearman correlation of a fitting cost with the noise level, and the cost ratio of the
     noisiest to the cleanest run (Figure 1b)."""
-    rho, pvalue = stats.spearmanr(levels, costs)
-    return {"spearman_rho": float(rho), "spearman_p": float(pvalue),
+    corr = rank_correlation(levels, costs, "spearman")
+    return {"spearman_rho": corr.rho, "spearman_p": corr.p,
             "ratio_last_first": float(costs[-1] / costs[0])}
 
 
