@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 
-from genbench.ledger import Check, ClaimRecord, fmt, latest, read_ledger
+from genbench.ledger import (Check, ClaimRecord, LedgerWarning, fmt, latest,
+                             read_ledger_strict)
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,21 @@ def format_table(differences: list[Difference]) -> str:
 
 
 def compare_main(base: str | os.PathLike[str], new: str | os.PathLike[str]) -> int:
-    """Print the differences between two ledgers; 1 if there are any, else 0."""
-    old_records, new_records = read_ledger(base), read_ledger(new)
+    """Print the differences between two ledgers; 1 if there are any, else 0.
+
+    BASE is read strictly (an empty, unreadable or partly unreadable baseline, or a record
+    with a wrong field, is a LedgerError naming the file, line and field: exit 2), so the gate
+    can never pass on a baseline it did not read. NEW may have one torn last line (a killed
+    run), which is skipped with a note; any other bad line in NEW is an error too.
+    """
+    old_records = read_ledger_strict(base, role="baseline ledger")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LedgerWarning)
+        new_records = read_ledger_strict(new, role="new ledger", torn_last_line_ok=True)
+    for warning in caught:
+        print(f"genbench compare: note: {warning.message}")
+    for line in version_notes(old_records, new_records):
+        print(f"genbench compare: note: {line}")
     differences = compare_records(old_records, new_records)
     if differences:
         print(f"genbench compare: {new} does not reproduce {base}: "
@@ -109,3 +124,27 @@ def compare_main(base: str | os.PathLike[str], new: str | os.PathLike[str]) -> i
     print(f"genbench compare: {new} reproduces all {len(latest(old_records))} "
           f"(claim, case, scale) records of {base}")
     return 0
+
+
+def version_notes(base: list[ClaimRecord], new: list[ClaimRecord]) -> list[str]:
+    """One line per library whose version differs between the two ledgers' latest records.
+
+    Differences measured under another torch (say) may come from the library rather than the
+    code under test, so the gate says so beside its verdict (it does not change the verdict).
+    """
+    def versions(records: list[ClaimRecord]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for record in latest(records).values():
+            for name, version in record.versions.items():
+                found.setdefault(str(name), set()).add(str(version))
+        return found
+
+    old, fresh = versions(base), versions(new)
+    notes = []
+    for name in sorted(set(old) & set(fresh)):
+        if old[name] != fresh[name]:
+            notes.append(f"the ledgers come from different {name} versions: "
+                         f"{', '.join(sorted(old[name]))} (baseline) vs "
+                         f"{', '.join(sorted(fresh[name]))} (new); a difference may come from "
+                         f"the library, not the code")
+    return notes

@@ -22,10 +22,11 @@ import fcntl
 import json
 import math
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from genbench.errors import ConfigError, GenbenchError
 
@@ -232,9 +233,12 @@ class ClaimRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ClaimRecord:
         """Inverse of :meth:`to_dict`; unknown keys (from a newer schema) are ignored."""
+        check_record_fields(data)
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
-        values["checks"] = tuple(Check(**c) for c in values.get("checks", ()))
+        check_names = {f.name for f in dataclasses.fields(Check)}
+        values["checks"] = tuple(Check(**{k: v for k, v in c.items() if k in check_names})
+                                 for c in values.get("checks", ()))
         values["seeds"] = tuple(values.get("seeds", ()))
         values["figures"] = tuple(values.get("figures", ()))
         return cls(**values)
@@ -259,16 +263,23 @@ def default_ledger_path(rootdir: str | os.PathLike[str] | None = None) -> Path:
 class Ledger:
     """An append-only JSON-lines file of :class:`ClaimRecord`; safe under parallel writers."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], lock_timeout: float | None = None) -> None:
         self.path = Path(path)
+        # An append holds the lock for milliseconds; waiting minutes means a stuck holder.
+        self.lock_timeout = float(os.environ.get("GENBENCH_LEDGER_LOCK_TIMEOUT", 120)
+                                  if lock_timeout is None else lock_timeout)
 
     def append(self, record: ClaimRecord) -> None:
-        """Append one record atomically: one ``os.write`` of the whole line under ``flock``."""
+        """Append one record atomically: one ``os.write`` of the whole line under ``flock``.
+
+        The lock is waited for at most ``lock_timeout`` seconds; then a LedgerError names the
+        process that holds it (from /proc/locks), instead of hanging the run.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (record.to_json() + "\n").encode()
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _lock(fd, self.path, self.lock_timeout)
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line  # a killed writer left a torn line: do not glue onto it
@@ -283,22 +294,231 @@ class Ledger:
         return read_ledger(self.path)
 
 
-def read_ledger(path: str | os.PathLike[str]) -> list[ClaimRecord]:
-    """All readable records, in append order; unreadable lines are skipped with a warning."""
-    path = Path(path)
-    if not path.is_file():
-        raise GenbenchError(f"no ledger at {path}: run the claims first (`genbench run`, or "
-                            f"`pytest claims/`), or point to one with --ledger / $GENBENCH_LEDGER")
-    records = []
-    for number, line in enumerate(path.read_bytes().decode(errors="replace").splitlines(), 1):
-        if not line.strip():
+def _lock(fd: int, path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LedgerError(
+                    f"ledger {display(path)} stayed locked for {timeout:g} s by "
+                    f"{lock_holder(fd)}; an append takes milliseconds, so that process is stuck "
+                    f"or holds the lock on purpose. Fix: let it finish or end it, or write to "
+                    f"another ledger (--ledger); GENBENCH_LEDGER_LOCK_TIMEOUT sets the wait."
+                ) from None
+            time.sleep(0.05)
+
+
+def lock_holder(fd: int) -> str:
+    """Who holds the flock on the file behind ``fd``: "process PID (command)", from Linux's
+    /proc/locks; "another process" where that cannot be read."""
+    st = os.fstat(fd)
+    want = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    try:
+        table = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return "another process"
+    for row in table:
+        parts = row.split()
+        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" rows are waiters, not holders
             continue
         try:
-            records.append(ClaimRecord.from_json(line))
-        except (ValueError, TypeError, KeyError) as err:
+            major, minor, inode = parts[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) != want:
+                continue
+        except ValueError:
+            continue
+        pid = parts[4]
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace").strip()
+        except OSError:
+            command = ""
+        if pid == str(os.getpid()):
+            return f"this very process (pid {pid})"
+        return f"process {pid}" + (f" ({command[:120]})" if command else "")
+    return "another process"
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[ClaimRecord]:
+    """All readable records, in append order; unreadable lines are skipped with a warning.
+
+    This is the forgiving reader of the report (it draws what it can). The gate reads its
+    baseline with :func:`read_ledger_strict`.
+    """
+    path = Path(path)
+    records = []
+    for number, line in _lines(path):
+        try:
+            records.append(parse_line(line))
+        except LedgerLineError as err:
             warnings.warn(f"{path}:{number}: skipped an unreadable ledger line ({err}); "
                           f"a run killed mid-write leaves such a line", LedgerWarning, stacklevel=2)
     return records
+
+
+class LedgerError(GenbenchError):
+    """A ledger that must be read whole (the gate's baseline) cannot be: the message names
+    the file, the line and the field."""
+
+
+class LedgerLineError(ValueError):
+    """One ledger line is not a valid record (the message says why, without the location)."""
+
+
+def read_ledger_strict(path: str | os.PathLike[str], *, role: str = "ledger",
+                       torn_last_line_ok: bool = False) -> list[ClaimRecord]:
+    """Every record of ``path``, or a :class:`LedgerError` naming the file and line.
+
+    An empty ledger, an unreadable file and any line that is not a valid record are errors:
+    a gate that silently drops baseline records would pass on nothing. ``torn_last_line_ok``
+    (for a NEW ledger only) lets a last line cut short by a killed writer be skipped with a
+    :class:`LedgerWarning`, as the append protocol allows.
+    """
+    path = Path(path)
+    lines = list(_lines(path, role))
+    records = []
+    for index, (number, line) in enumerate(lines):
+        try:
+            records.append(parse_line(line))
+        except LedgerLineError as err:
+            if torn_last_line_ok and index == len(lines) - 1 and not _ends_with_newline(path):
+                warnings.warn(f"{display(path)}:{number}: skipped the torn last line ({err}); a "
+                              f"run killed mid-write leaves such a line", LedgerWarning,
+                              stacklevel=2)
+                continue
+            raise LedgerError(f"{role} {display(path)}, line {number}: {err}. Fix: restore the "
+                              f"file (e.g. `git checkout` the committed baseline) or re-record "
+                              f"it with `genbench run`.") from None
+    if not records:
+        raise LedgerError(f"{role} {display(path)} holds no records: a gate against it would "
+                          f"pass on nothing. Fix: point to the right ledger, or record one with "
+                          f"`genbench run --ledger {display(path)}`.")
+    return records
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _lines(path: Path, role: str = "ledger") -> Iterator[tuple[int, str]]:
+    """(line number, text) of the non-blank lines; unreadable files raise LedgerError."""
+    if not path.exists():
+        raise LedgerError(f"no {role} at {display(path)}: run the claims first (`genbench run`, "
+                          f"or `pytest claims/`), or point to one with --ledger / $GENBENCH_LEDGER")
+    try:
+        data = path.read_bytes()
+    except PermissionError as err:
+        raise LedgerError(f"{role} {display(path)} cannot be read: permission denied "
+                          f"({err.strerror}). Fix: `chmod u+r` it or ask its owner.") from err
+    except OSError as err:  # a folder, a broken disk
+        raise LedgerError(f"{role} {display(path)} cannot be read ({err.strerror or err}). "
+                          f"Fix: point to a ledger file.") from err
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        if raw.strip():
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                yield number, f"\0not UTF-8 at byte {err.start}"
+
+
+def parse_line(line: str) -> ClaimRecord:
+    """One ledger line as a record, or a :class:`LedgerLineError` saying what is wrong."""
+    if line.startswith("\0"):
+        raise LedgerLineError(f"the line is {line[1:]}")
+    try:
+        data = json.loads(line)
+    except RecursionError:
+        raise LedgerLineError("the JSON nests too deeply to be a record") from None
+    except ValueError as err:
+        raise LedgerLineError(f"not valid JSON ({err})") from None
+    try:
+        return ClaimRecord.from_dict(data)
+    except (ConfigError, TypeError, ValueError, KeyError, RecursionError) as err:
+        raise LedgerLineError(str(err)) from None
+
+
+_STR, _OPT_STR, _DICT, _LIST, _NUMBER = "a string", "a string or null", "an object", "a list", "a number"
+_RECORD_FIELDS = {
+    "id": _STR, "source": _STR, "statement": _STR, "scale": _STR, "verdict": _STR,
+    "checks": _LIST, "notes": _DICT, "sizes": _DICT, "seeds": _LIST, "device": _STR,
+    "seconds": _NUMBER, "versions": _DICT, "commit": _OPT_STR, "timestamp": _STR,
+    "figures": _LIST, "node_id": _STR, "error": _OPT_STR, "xfail": _OPT_STR,
+    "case": _OPT_STR, "paper": _OPT_STR,
+}
+_REQUIRED = ("id", "source", "statement", "scale", "verdict")
+_CHECK_FIELDS = {"name": _STR, "kind": _STR, "bound": _STR, "passed": "a bool",
+                 "measured": "a scalar", "paper": "a scalar", "lo": "a number or null",
+                 "hi": "a number or null", "tol": "a number or null"}
+
+
+def _type_ok(value: Any, wanted: str) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return {_STR: isinstance(value, str), _OPT_STR: value is None or isinstance(value, str),
+            _DICT: isinstance(value, dict), _LIST: isinstance(value, (list, tuple)), _NUMBER: number,
+            "a bool": isinstance(value, bool), "a number or null": value is None or number,
+            "a scalar": value is None or isinstance(value, (bool, int, float, str)),
+            }[wanted]
+
+
+def check_record_fields(data: Any) -> None:
+    """Raise a ConfigError naming the first field of a record dict with a wrong type or value.
+
+    Checks every field the gate and the report read (the rest of a newer schema is ignored),
+    and that each check's ``tol`` is finite and >= 0: an infinite tolerance would let any
+    value through the gate, a negative or NaN one none.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"a record must be a JSON object, got {type(data).__name__}")
+    for name in _REQUIRED:
+        if name not in data:
+            raise ConfigError(f"field {name!r} is missing")
+    for name, wanted in _RECORD_FIELDS.items():
+        if name in data and not _type_ok(data[name], wanted):
+            raise ConfigError(f"field {name!r} must be {wanted}, got "
+                              f"{type(data[name]).__name__}: {_short(data[name])}")
+    if data["scale"] not in SCALES:
+        raise ConfigError(f"field 'scale' must be one of {SCALES}, got {_short(data['scale'])}")
+    if data["verdict"] not in VERDICTS:
+        raise ConfigError(f"field 'verdict' must be one of {VERDICTS}, got "
+                          f"{_short(data['verdict'])}")
+    for i, check in enumerate(data.get("checks", ())):
+        where = f"checks[{i}]"
+        if not isinstance(check, dict):
+            raise ConfigError(f"field {where!r} must be an object, got {type(check).__name__}")
+        for name in ("name", "kind", "measured", "passed", "bound"):
+            if name not in check:
+                raise ConfigError(f"field '{where}.{name}' is missing")
+        for name, wanted in _CHECK_FIELDS.items():
+            if name in check and not _type_ok(check[name], wanted):
+                raise ConfigError(f"field '{where}.{name}' ({check.get('name')!r}) must be "
+                                  f"{wanted}, got {type(check[name]).__name__}: "
+                                  f"{_short(check[name])}")
+        tol = check.get("tol")
+        if tol is not None and not (math.isfinite(tol) and tol >= 0):
+            raise ConfigError(f"field '{where}.tol' ({check['name']!r}) must be finite and >= 0, "
+                              f"got {tol!r}")
+    for i, figure in enumerate(data.get("figures", ())):
+        if not isinstance(figure, dict):
+            raise ConfigError(f"field 'figures[{i}]' must be an object, got "
+                              f"{type(figure).__name__}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def display(path: Path | str) -> str:
+    """A path as printable text (bytes that are not UTF-8 show as \\xNN)."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
 
 
 def latest(records: Iterable[ClaimRecord]
