@@ -14,6 +14,7 @@ from genbench.training import RunResult
 from tests.distributed_worker import CONFIG, SPEC, build
 from genbench.experiment import prepare
 from genbench.training import fit, fit_many
+from genbench.training.runtime import Runtime
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,10 @@ def _close(a: list, b: list, rel: float = 1e-4, abs_: float = 1e-5) -> bool:
 
 def test_ddp_fit_on_two_gloo_ranks_equals_one_process(two_ranks):
     assert two_ranks["world"] == 2
-    train, test = prepare(SPEC)
+    # one device per rank, decided by Runtime.from_env (cuda:LOCAL_RANK on a GPU box)
+    gpu = __import__("torch").cuda.is_available()
+    assert two_ranks["runtimes"] == [[f"cuda:{r}" if gpu else "cpu", r, r] for r in (0, 1)]
+    train, test = prepare(SPEC, device=Runtime.from_env("full").device)  # as the ranks
     alone = fit(build(0), train, CONFIG, test, progress=False)
     ranks = RunResult.from_json(two_ranks["fit"])
     assert ranks.n_train == alone.n_train == 400 and ranks.steps == alone.steps
@@ -54,7 +58,7 @@ def test_ddp_fit_on_two_gloo_ranks_equals_one_process(two_ranks):
 
 
 def test_fit_many_splits_models_over_ranks_and_gathers_all(two_ranks):
-    train, test = prepare(SPEC)
+    train, test = prepare(SPEC, device=Runtime.from_env("full").device)
     alone = fit_many([build(s) for s in range(3)], train, CONFIG, test, seeds=[0, 1, 2])
     gathered = [RunResult.from_json(t) for t in two_ranks["fit_many"]]
     assert [r.seed for r in gathered] == [0, 1, 2]

@@ -27,7 +27,9 @@ class ChannelOffset(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.bias.view(1, -1, 1, 1)
+        # in x's dtype: an fp32 offset added to a bf16 map (autocast) would promote it, and
+        # every later layer of the network, to fp32
+        return x + self.bias.view(1, -1, 1, 1).to(x.dtype)
 
 
 def mlp(

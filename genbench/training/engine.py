@@ -1,31 +1,38 @@
 """The training engine: ``fit`` one model, ``fit_many`` K models side by side. One loop.
 
+The path of a step, top to bottom (docs/architecture.md draws it): ``fit``/``fit_many``
+resolve a :class:`Runtime` (device, rank/world, precision, compile) once, build a
+:class:`Trainee` (one module, or K stacked under vmap) and its data :class:`Source`, then
+``_run`` is the epoch loop over a small :class:`LoopState`; ``_train_epoch`` is the step.
+
 Why it is fast: the whole dataset sits on the device for the whole run; each epoch draws a
 permutation on the device; a batch is an index into resident tensors (no DataLoader, no
 per-batch host-to-device copy); augmentation runs on device tensors; losses and accuracies
-accumulate on the device and are read back once per epoch. On CUDA it adds bf16 autocast,
-channels_last for convolutions, fused optimizers and, on long runs, torch.compile. K models
-of one architecture train in one launch with torch.func (see ``trainee.py``).
+accumulate on the device and are read back once per epoch (one read-back per epoch, none per
+step). On CUDA it adds bf16 autocast of the training forward pass, channels_last for
+convolutions, fused optimizers and, on long runs, torch.compile with static shapes (compile
+time is reported apart, as ``RunResult.compile_seconds``, not in ``seconds``).
 
 Why it is reproducible: every random draw of a run (data order, augmentation, dropout) comes
-from the run's seed, and checkpoints carry the generators, so a resumed run continues exactly
-where an uninterrupted one would be.
+from the run's seed; cuDNN runs deterministic; the stop rule and every recorded metric are
+judged in fp32 (bf16 near-ties would flip an argmax); checkpoints carry the generators (and
+the run's identity, checksummed), so a resumed run continues exactly where an uninterrupted
+one would, on any device.
 
 Why it scales out unchanged: under ``torchrun`` the model is wrapped in
-DistributedDataParallel, each rank holds its shard of the data and computes its part of every
-global batch (``sources.py``), losses are scaled so that DDP's gradient average equals the
-one-process gradient of the global batch, and epoch statistics are summed over ranks; only
-rank 0 writes checkpoints and draws the progress bar.
+DistributedDataParallel (then compiled), each rank holds its shard of the data and computes
+its part of every global batch (``sources.py``), losses are scaled so that DDP's gradient
+average equals the one-process gradient of the global batch, and epoch statistics are summed
+over ranks; only rank 0 writes checkpoints and draws the progress bar.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,14 +41,16 @@ from tqdm.auto import tqdm
 
 from genbench import progress
 from genbench.errors import ConfigError, GenbenchError
+from genbench.training import checkpoint as ckpt
 from genbench.training import distributed
-from genbench.training.config import TrainConfig
-from genbench.training.distributed import Dist
+from genbench.training.config import TrainConfig, lr_at
 from genbench.training.result import RunResult
-from genbench.training.sources import ResidentSource, Source, StreamSource
-from genbench.training.trainee import SingleTrainee, StackedTrainee, State, Trainee, vmappable
+from genbench.training.runtime import Runtime
+from genbench.training.sources import EVAL_BATCH, ResidentSource, Source, StreamSource
+from genbench.training.trainee import SingleTrainee, StackedTrainee, State, Trainee
 
 COMPILE_MIN_STEPS = 2000
+BF16_SLACK = 0.01  # online accuracy below the target that still triggers an fp32 check
 
 
 class NonFiniteLossError(GenbenchError):
@@ -55,29 +64,332 @@ class NonFiniteLossError(GenbenchError):
         self.last_good_state = last_good_state
 
 
-def _as_float_images(ds, device: torch.device, what: str) -> torch.Tensor:
-    x = ds.x
+# ------------------------------------------------------------------------------ evaluation
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every model's mean loss and accuracy on a whole split (fp32, eval mode, summed over
+    ranks), read back once; ``logits`` (K, N, C) on the CPU when asked for."""
+
+    loss: list[float]
+    acc: list[float]
+    logits: torch.Tensor | None = None
+
+    @property
+    def probs(self) -> torch.Tensor | None:
+        return None if self.logits is None else self.logits.softmax(-1)
+
+
+@torch.no_grad()
+def _evaluate(trainee: Trainee, source: Source, rt: Runtime, keep_logits: bool = False
+              ) -> Evaluation:
+    """Evaluation is fp32 whatever the training precision: the 100% stop rule and the records
+    must not depend on bf16 rounding of near-tied logits."""
+    trainee.train(False)
+    sums = torch.zeros(2, trainee.k, device=rt.device, dtype=torch.float64)  # loss, correct
+    count = torch.zeros(1, device=rt.device, dtype=torch.float64)
+    kept = []
+    for xb, yb in source.chunks():
+        n = xb.shape[0]
+        if rt.compile and n < EVAL_BATCH:  # one static shape for every chunk: no recompiles
+            xb = torch.cat([xb, xb.new_zeros(EVAL_BATCH - n, *xb.shape[1:])])
+        logits = trainee.forward(xb, shared=True)[:, :n].float()
+        sums[0] += F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").sum(1)
+        sums[1] += (logits.argmax(-1) == yb).sum(1)
+        count += yb.shape[1]
+        if keep_logits:
+            kept.append(logits.cpu())
+    totals = distributed.all_reduce_sum(torch.cat([sums.flatten(), count]), rt)
+    values = totals.tolist()  # the one read-back
+    n, k = max(values[-1], 1.0), trainee.k
+    logits = None
+    if keep_logits:
+        local = torch.cat(kept, 1) if kept else torch.empty(k, 0, 0)
+        logits = distributed.unshard(distributed.all_gather_objects(local, rt), dim=1)
+    return Evaluation([v / n for v in values[:k]], [v / n for v in values[k:2 * k]], logits)
+
+
+# ------------------------------------------------------------------------------- the loop
+
+@dataclass
+class LoopState:
+    """Everything the loop changes, and nothing else: what a checkpoint holds."""
+
+    opt: torch.optim.Optimizer
+    gens: list[torch.Generator]
+    results: list[RunResult]  # the history: curves, fit times, outcomes per model
+    active: list[bool]  # the stop mask: models still training
+    final_states: list[State | None]
+    epoch: int = 0
+    step: int = 0
+    elapsed: float = 0.0  # training seconds, compile time excluded
+    compile_seconds: float = 0.0
+    compiled_shapes: set = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch's online training loss and accuracy per model, and the 0-based step at which
+    each model's loss first became non-finite (-1: never)."""
+
+    loss: list[float]
+    acc: list[float]
+    first_bad: list[int]
+
+
+def _train_epoch(trainee: Trainee, source: Source, cfg: TrainConfig, rt: Runtime,
+                 st: LoopState) -> EpochStats:
+    """One epoch of optimizer steps. Nothing here reads back from the device."""
+    trainee.train(True)
+    sums = torch.zeros(3, trainee.k, device=rt.device)  # loss, correct, count
+    first_bad = torch.full((trainee.k,), -1, device=rt.device, dtype=torch.long)
+    for xb, yb, size in source.batches(st.gens, cfg.augment, st.epoch):
+        timed = rt.compile and (xb.shape, True) not in st.compiled_shapes
+        t0 = _sync_time(rt) if timed else 0.0
+        for group in st.opt.param_groups:
+            group["lr"] = lr_at(cfg, st.step, source.steps_per_epoch)
+        with rt.autocast():
+            logits = trainee.forward(xb).float()
+        per_sample = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none")
+        # each model's mean over the global batch; DDP averages over ranks, hence * world
+        st.opt.zero_grad(set_to_none=True)
+        (per_sample.sum(1) * (rt.world / size)).sum().backward()
+        st.opt.step()
+        local = per_sample.detach().sum(1)
+        first_bad = torch.where(~torch.isfinite(local) & (first_bad < 0), st.step, first_bad)
+        sums[0] += local
+        sums[1] += (logits.detach().argmax(-1) == yb).sum(1)
+        sums[2] += yb.shape[1]
+        st.step += 1
+        if timed:  # the first step of a new shape compiles: reported apart, not as training
+            st.compile_seconds += _sync_time(rt) - t0
+            st.compiled_shapes.add((xb.shape, True))
+    distributed.all_reduce_sum(sums, rt)
+    distributed.all_reduce_max(first_bad, rt)
+    values = torch.cat([(sums[:2] / sums[2]).double().flatten(), first_bad.double()]).tolist()
+    k = trainee.k
+    return EpochStats(values[:k], values[k:2 * k], [int(v) for v in values[2 * k:]])
+
+
+def _sync_time(rt: Runtime) -> float:
+    if rt.device.type == "cuda":
+        torch.cuda.synchronize(rt.device)
+    return time.perf_counter()
+
+
+def _met(cfg: TrainConfig, loss: float, acc: float) -> bool:
+    if cfg.stop == "train_acc":
+        return acc >= cfg.stop_target
+    if cfg.stop == "loss":
+        return loss <= cfg.stop_target
+    return False
+
+
+def _run(trainee: Trainee, train: Source, test: Source | None, cfg: TrainConfig, rt: Runtime,
+         st: LoopState, identity: dict[str, Any], path: Path | None,
+         bar_on: bool | None) -> list[RunResult]:
+    """The epoch loop: train, stop the models that fitted (confirmed by an fp32 pass over the
+    training set), record, checkpoint; then the final evaluations."""
+    if path is not None and path.exists():
+        _restore(trainee, st, ckpt.load(path, identity), rt)
+    bar = tqdm(total=cfg.max_epochs, initial=st.epoch, unit="epoch", leave=False,
+               disable=(None if bar_on is None else not bar_on) if rt.main else True)
+    while st.epoch < cfg.max_epochs and any(st.active):
+        t0, start = time.perf_counter(), trainee.state()
+        compiling = st.compile_seconds
+        stats = _train_epoch(trainee, train, cfg, rt, st)
+        _check_finite(trainee, st, stats, start)
+        st.epoch += 1
+        st.elapsed += time.perf_counter() - t0 - (st.compile_seconds - compiling)
+        # bf16 online accuracy can miss near-tied samples: under bf16 a model within
+        # BF16_SLACK of the target is a candidate, and the fp32 confirming pass decides
+        slack = BF16_SLACK if rt.precision == "bf16" and cfg.confirm_fit else 0.0
+        fitted = [i for i in range(trainee.k) if st.active[i]
+                  and _met(cfg, stats.loss[i], stats.acc[i] + slack)]
+        if fitted and cfg.confirm_fit:
+            check = _evaluate(trainee, train, rt)
+            fitted = [i for i in fitted if _met(cfg, check.loss[i], check.acc[i])]
+        last = st.epoch == cfg.max_epochs
+        _record(trainee, train, test, cfg, rt, st, stats,
+                evaluate=st.epoch % cfg.eval_every == 0 or last or bool(fitted))
+        for i in fitted:
+            st.results[i].fitted = True
+            st.results[i].fit_epoch, st.results[i].fit_step = st.epoch, st.step
+            st.results[i].fit_seconds = st.elapsed
+        for i in range(trainee.k):
+            if st.active[i] and (i in fitted or last):
+                _finish(trainee, st, i)
+        bar.update(1)
+        bar.set_postfix(loss=f"{min(stats.loss):.4f}", acc=f"{max(stats.acc):.4f}")
+        if rt.main:  # live progress for the pytest plugin (genbench.progress)
+            progress.emit(progress.Epoch(st.results[0].model, st.epoch, cfg.max_epochs,
+                                         trainee.k, sum(st.active), min(stats.loss),
+                                         max(stats.acc), st.elapsed))
+        if path is not None and rt.main:
+            ckpt.save(path, identity, _snapshot(trainee, st))
+    bar.close()
+    return _finalize(trainee, train, test, cfg, rt, st)
+
+
+def _check_finite(trainee: Trainee, st: LoopState, stats: EpochStats, start: State) -> None:
+    for i, s in enumerate(stats.first_bad):
+        if s >= 0 and st.active[i]:
+            trainee.load(start)
+            raise NonFiniteLossError(
+                f"training loss became non-finite at epoch {st.epoch + 1}, step {s + 1} "
+                f"(model {i}, seed {st.results[i].seed}); the weights were restored to "
+                "the start of that epoch: lower the learning rate or check the inputs",
+                epoch=st.epoch + 1, step=s + 1, model_index=i, last_good_state=_to_cpu(start))
+
+
+def _record(trainee: Trainee, train: Source, test: Source | None, cfg: TrainConfig,
+            rt: Runtime, st: LoopState, stats: EpochStats, evaluate: bool) -> None:
+    tested = evaluate and test is not None
+    te = _evaluate(trainee, test, rt, cfg.keep_test_history) if tested else None
+    tr = _evaluate(trainee, train, rt) if evaluate and cfg.keep_train_eval else None
+    epoch_start = (st.epoch - 1) * train.steps_per_epoch
+    lr = lr_at(cfg, epoch_start, train.steps_per_epoch)  # the lr of the epoch's first step
+    for i, r in enumerate(st.results):
+        if not st.active[i]:
+            continue
+        for key, value in (("epoch", st.epoch), ("step", st.step), ("seconds", st.elapsed),
+                           ("lr", lr), ("train_loss", stats.loss[i]),
+                           ("train_acc", stats.acc[i]),
+                           ("test_loss", te and te.loss[i]), ("test_acc", te and te.acc[i]),
+                           ("train_eval_loss", tr and tr.loss[i]),
+                           ("train_eval_acc", tr and tr.acc[i])):
+            r.curves[key].append(value)
+        if te is not None and te.logits is not None:
+            logits = te.logits[i][None]
+            r.test_history = logits if r.test_history is None else torch.cat(
+                [r.test_history, logits])
+
+
+def _finish(trainee: Trainee, st: LoopState, i: int) -> None:
+    st.active[i] = False
+    r = st.results[i]
+    r.epochs, r.steps, r.seconds = st.epoch, st.step, st.elapsed
+    r.compile_seconds = st.compile_seconds
+    st.final_states[i] = _to_cpu(trainee.model_state(i))
+
+
+def _finalize(trainee: Trainee, train: Source, test: Source | None, cfg: TrainConfig,
+              rt: Runtime, st: LoopState) -> list[RunResult]:
+    """Final metrics of each model at its own stopping point, from full evaluations; the
+    trainee is left holding every model's final state."""
+    trainee.load(_stack_states(st.final_states, rt.device))
+    tr = _evaluate(trainee, train, rt)
+    te = None if test is None else _evaluate(trainee, test, rt, cfg.keep_test_probs)
+    for i, r in enumerate(st.results):
+        r.final = {"train_loss": tr.loss[i], "train_acc": tr.acc[i]}
+        if te is not None:
+            r.final.update(test_loss=te.loss[i], test_acc=te.acc[i])
+            if te.logits is not None:
+                r.test_probs = te.probs[i]
+        if cfg.keep_weights:
+            r.final_state = st.final_states[i]
+    return st.results
+
+
+# ------------------------------------------------------------------------------ checkpoints
+
+def _snapshot(trainee: Trainee, st: LoopState) -> dict[str, Any]:
+    rng = {"cpu": torch.get_rng_state()}
+    if st.gens and st.gens[0].device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(st.gens[0].device)
+    return {"trainee": _to_cpu(trainee.state()), "opt": st.opt.state_dict(),
+            "gens": [g.get_state() for g in st.gens], "rng": rng, "epoch": st.epoch,
+            "step": st.step, "elapsed": st.elapsed, "compile_seconds": st.compile_seconds,
+            "active": list(st.active), "results": [r.to_json() for r in st.results],
+            "final_states": [s or {} for s in st.final_states]}
+
+
+def _restore(trainee: Trainee, st: LoopState, blob: dict[str, Any], rt: Runtime) -> None:
+    """Every tensor of ``blob`` is on the CPU (``checkpoint.load``): generator states stay
+    there (``set_state`` of a CUDA generator takes a CPU byte tensor), weights and optimizer
+    state move to their parameters' device."""
+    trainee.load({n: t.to(rt.device) for n, t in blob["trainee"].items()})
+    st.opt.load_state_dict(blob["opt"])
+    for g, s in zip(st.gens, blob["gens"]):
+        g.set_state(s.cpu())
+    torch.set_rng_state(blob["rng"]["cpu"].cpu())
+    if "cuda" in blob["rng"]:
+        torch.cuda.set_rng_state(blob["rng"]["cuda"].cpu(), rt.device)
+    st.epoch, st.step, st.elapsed = blob["epoch"], blob["step"], blob["elapsed"]
+    st.compile_seconds, st.active = blob["compile_seconds"], list(blob["active"])
+    st.final_states = [s or None for s in blob["final_states"]]
+    st.results = [RunResult.from_json(t) for t in blob["results"]]
+
+
+def _identity(trainee: Trainee, train, test, cfg: TrainConfig, seeds: Sequence[int],
+              labels: torch.Tensor | None) -> dict[str, Any]:
+    """What makes a run this run (see ``checkpoint.py``)."""
+    return {"config": cfg.to_dict(), "train": _fingerprint(train, labels),
+            "test": None if test is None else _fingerprint(test, None), "seeds": list(seeds),
+            "parameters": {n: list(t.shape) for n, t in trainee.model_state(0).items()}}
+
+
+def _fingerprint(ds, labels: torch.Tensor | None) -> str:
+    from genbench.data.dataset import content_fingerprint
+
+    if hasattr(ds, "fingerprint"):
+        base = ds.fingerprint()
+    elif hasattr(ds, "stream_dataset"):
+        base = f"{getattr(ds, 'name', '?')}:{len(ds.targets)}"
+    else:
+        x, y = _arrays(ds, "training")
+        base = content_fingerprint(x.cpu(), y.cpu())
+    if labels is None:
+        return base
+    import hashlib
+
+    return base + ":labels=" + hashlib.sha256(labels.cpu().numpy().tobytes()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- building a run
+
+def _arrays(ds, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of a dataset: an ArrayDataset (``.x``/``.y``) or a torch
+    TensorDataset of (images, labels)."""
+    if isinstance(ds, torch.utils.data.TensorDataset) and len(ds.tensors) == 2:
+        return ds.tensors[0], ds.tensors[1]
+    if hasattr(ds, "x") and hasattr(ds, "y"):
+        return ds.x, ds.y
+    raise ConfigError(
+        f"fit: the {what} data is a {type(ds).__name__}; pass a genbench ArrayDataset "
+        "(genbench.data.load / ArrayDataset(x, y, num_classes)) or a "
+        "torch.utils.data.TensorDataset(images, labels) of float images (N, C, H, W) and "
+        "integer labels (N,)")
+
+
+def _as_float_images(x: torch.Tensor, ds, device: torch.device, what: str) -> torch.Tensor:
     if not torch.is_floating_point(x):
         raise ConfigError(f"fit: {what} images of '{getattr(ds, 'name', '?')}' are {x.dtype}; "
                           "preprocess them to float first (genbench.data.preprocess)")
     return x.to(device=device, dtype=torch.float32)
 
 
-def _labels(ds, k: int, labels: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+def _source(ds, k: int, labels: torch.Tensor | None, config: TrainConfig, rt: Runtime,
+            what: str) -> Source:
+    """A resident source for arrays, a streamed one for a StreamingDataset."""
+    if hasattr(ds, "stream_dataset"):
+        if k != 1:
+            raise ConfigError("fit_many: streamed datasets train one model per process")
+        if config.keep_test_probs or config.keep_test_history:
+            raise ConfigError("keep_test_probs/keep_test_history need a resident test set")
+        targets = ds.targets if labels is None else labels
+        return StreamSource(ds.stream_dataset(), torch.as_tensor(targets).long().reshape(1, -1),
+                            config.batch_size, rt, rt.device, ds.preprocess, ds.workers,
+                            config.seed)
+    x, y = _arrays(ds, what)
     if labels is None:
-        return ds.y.to(device).long().expand(k, -1)
-    labels = torch.as_tensor(labels).to(device).long()
-    if labels.shape != (k, len(ds.y)):
-        raise ConfigError(f"fit_many: labels must have shape (K={k}, N={len(ds.y)}), "
+        labels = y.to(rt.device).long().expand(k, -1)
+    labels = torch.as_tensor(labels).to(rt.device).long()
+    if labels.shape != (k, len(y)):
+        raise ConfigError(f"fit_many: labels must have shape (K={k}, N={len(y)}), "
                           f"got {tuple(labels.shape)}")
-    return labels
-
-
-def _autocast(device: torch.device, config: TrainConfig) -> contextlib.AbstractContextManager:
-    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
-    if not bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return ResidentSource(_as_float_images(x, ds, rt.device, what), labels,
+                          config.batch_size, rt)
 
 
 def _optimizer(params: list[torch.Tensor], config: TrainConfig,
@@ -89,262 +401,21 @@ def _optimizer(params: list[torch.Tensor], config: TrainConfig,
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
 
 
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Fix the global generator (dropout draws from it) without disturbing the caller's, and
-    flush denormal floats to zero while training on the CPU: small weights and activations
-    drift into the denormal range, where x86 arithmetic runs 10-15x slower (measured on
-    small Inception: 13 vs 183 images/s). Flushing is deterministic; it is switched off
-    again on the way out."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    flush = device.type == "cpu" and torch.set_flush_denormal(True)
-    try:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
-    finally:
-        if flush:
-            torch.set_flush_denormal(False)
-
-
-@torch.no_grad()
-def _evaluate(trainee: Trainee, source: Source, config: TrainConfig, device: torch.device,
-              job: Dist, keep: str | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Mean loss (K,), accuracy (K,) and, with ``keep`` "probs" or "logits", those per sample
-    (K, N, C) of every model on a source's whole split, in eval mode, summed over ranks."""
-    trainee.train(False)
-    k = trainee.k
-    sums = torch.zeros(3, k, device=device)  # loss, correct, count
-    probs = []
-    for xb, yb in source.chunks():
-        with _autocast(device, config):
-            logits = trainee.forward(xb, shared=True).float()
-        sums[0] += F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").sum(1)
-        sums[1] += (logits.argmax(-1) == yb).sum(1)
-        sums[2] += yb.shape[1]
-        if keep:
-            probs.append((logits.softmax(-1) if keep == "probs" else logits).cpu())
-    distributed.all_reduce_sum(sums, job)
-    n = sums[2].clamp(min=1)
-    kept = None
-    if keep:
-        local = torch.cat(probs, 1) if probs else torch.empty(k, 0, 0)
-        kept = distributed.unshard(distributed.all_gather_objects(local, job), dim=1)
-    return sums[0] / n, sums[1] / n, kept
-
-
-def _global_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_global_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"].cpu())
-    if "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+def _state(trainee: Trainee, config: TrainConfig, seeds: Sequence[int], rt: Runtime,
+           names: Sequence[str], n_train: int, n_test: int) -> LoopState:
+    results = [RunResult(config=config.to_dict(), model=names[i], seed=seeds[i],
+                         n_train=n_train, n_test=n_test) for i in range(trainee.k)]
+    if config.keep_weights:
+        for i, r in enumerate(results):
+            r.init_state = _to_cpu(trainee.model_state(i))
+    return LoopState(opt=_optimizer(trainee.parameters(), config, rt.device),
+                     gens=[torch.Generator(device=rt.device).manual_seed(s) for s in seeds],
+                     results=results, active=[True] * trainee.k,
+                     final_states=[None] * trainee.k)
 
 
 def _to_cpu(state: State) -> State:
     return {k: v.detach().cpu().clone() for k, v in state.items()}
-
-
-class _Loop:
-    """The training loop over K models that share a data source, a config and a schedule."""
-
-    def __init__(self, trainee: Trainee, train: Source, test: Source | None,
-                 config: TrainConfig, seeds: Sequence[int], device: torch.device,
-                 names: Sequence[str], progress: bool | None, job: Dist) -> None:
-        self.trainee, self.train, self.test, self.config = trainee, train, test, config
-        self.device, self.k, self.job = device, trainee.k, job
-        self.gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-        self.opt = _optimizer(trainee.parameters(), config, device)
-        self.results = [
-            RunResult(config=config.to_dict(), model=names[i], seed=seeds[i], n_train=train.n,
-                      n_test=0 if test is None else test.n) for i in range(self.k)]
-        self.active = [True] * self.k
-        self.final_states: list[State | None] = [None] * self.k
-        self.epoch, self.step, self.elapsed = 0, 0, 0.0
-        self.progress = progress if job.main else False
-        if config.keep_weights:
-            for i, r in enumerate(self.results):
-                r.init_state = _to_cpu(trainee.model_state(i))
-
-    # -- checkpoints -------------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        if not self.job.main:
-            return
-        blob = {"trainee": self.trainee.state(), "opt": self.opt.state_dict(),
-                "gens": [g.get_state() for g in self.gens], "epoch": self.epoch,
-                "step": self.step, "elapsed": self.elapsed, "active": self.active,
-                "results": [r.to_json() for r in self.results],
-                "final_states": self.final_states, "rng": _global_rng_state(self.device)}
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-
-    def restore(self, path: Path) -> None:
-        blob = torch.load(path, map_location=self.device, weights_only=False)
-        self.trainee.load(blob["trainee"])
-        self.opt.load_state_dict(blob["opt"])
-        for g, s in zip(self.gens, blob["gens"]):
-            g.set_state(s.cpu() if g.device.type == "cpu" else s)
-        self.epoch, self.step, self.elapsed = blob["epoch"], blob["step"], blob["elapsed"]
-        self.active, self.final_states = blob["active"], blob["final_states"]
-        self.results = [RunResult.from_json(t) for t in blob["results"]]
-        _set_global_rng_state(blob["rng"], self.device)
-
-    # -- one epoch -----------------------------------------------------------------------------
-    def _epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Train one epoch; return the epoch's mean loss and online accuracy per model."""
-        cfg, world = self.config, self.job.world
-        lr = cfg.lr * cfg.lr_decay ** self.epoch
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.trainee.train(True)
-        sums = torch.zeros(3, self.k, device=self.device)  # loss, correct, count
-        first_bad = torch.full((self.k,), -1, device=self.device, dtype=torch.long)
-        for xb, yb, size in self.train.batches(self.gens, cfg.augment, self.epoch):
-            with _autocast(self.device, cfg):
-                logits = self.trainee.forward(xb).float()
-            per_sample = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none")
-            # each model's mean over the global batch; DDP averages over ranks, hence * world
-            losses = per_sample.sum(1) * (world / size)
-            self.opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            self.opt.step()
-            local = per_sample.detach().sum(1)
-            first_bad = torch.where(~torch.isfinite(local) & (first_bad < 0), self.step,
-                                    first_bad)
-            sums[0] += local
-            sums[1] += (logits.detach().argmax(-1) == yb).sum(1)
-            sums[2] += yb.shape[1]
-            self.step += 1
-        distributed.all_reduce_sum(sums, self.job)
-        self._check_finite(distributed.all_reduce_max(first_bad, self.job))
-        return sums[0] / sums[2], sums[1] / sums[2]
-
-    def _check_finite(self, first_bad: torch.Tensor) -> None:
-        for i, s in enumerate(first_bad.tolist()):
-            if s >= 0 and self.active[i]:
-                self.trainee.load(self._epoch_start)
-                raise NonFiniteLossError(
-                    f"training loss became non-finite at epoch {self.epoch + 1}, step {s + 1} "
-                    f"(model {i}, seed {self.results[i].seed}); the weights were restored to "
-                    "the start of that epoch: lower the learning rate or check the inputs",
-                    epoch=self.epoch + 1, step=s + 1, model_index=i,
-                    last_good_state=_to_cpu(self._epoch_start))
-
-    # -- stopping ------------------------------------------------------------------------------
-    def _met(self, loss: float, acc: float) -> bool:
-        cfg = self.config
-        if cfg.stop == "train_acc":
-            return acc >= cfg.stop_target
-        if cfg.stop == "loss":
-            return loss <= cfg.stop_target
-        return False
-
-    def _eval(self, source: Source, keep: str | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        return _evaluate(self.trainee, source, self.config, self.device, self.job, keep)
-
-    def _confirmed(self, candidates: list[int]) -> set[int]:
-        """A fit counts only once a full evaluation pass on the training set confirms it."""
-        if not self.config.confirm_fit:
-            return set(candidates)
-        loss, acc, _ = self._eval(self.train)
-        return {i for i in candidates if self._met(loss[i].item(), acc[i].item())}
-
-    # -- the run -------------------------------------------------------------------------------
-    def run(self, checkpoint: Path | None) -> list[RunResult]:
-        cfg = self.config
-        if checkpoint is not None and checkpoint.exists():
-            self.restore(checkpoint)
-        bar = tqdm(total=cfg.max_epochs, initial=self.epoch, unit="epoch", leave=False,
-                   disable=None if self.progress is None else not self.progress)
-        while self.epoch < cfg.max_epochs and any(self.active):
-            t0 = time.perf_counter()
-            self._epoch_start = self.trainee.state()
-            loss, acc = self._epoch()
-            self.epoch += 1
-            loss_l, acc_l = loss.tolist(), acc.tolist()
-            self.elapsed += time.perf_counter() - t0
-            candidates = [i for i in range(self.k)
-                          if self.active[i] and self._met(loss_l[i], acc_l[i])]
-            stopped = self._confirmed(candidates) if candidates else set()
-            last = self.epoch == cfg.max_epochs
-            evaluate = self.epoch % cfg.eval_every == 0 or last or bool(stopped)
-            self._record(loss_l, acc_l, evaluate)
-            for i in stopped:
-                r = self.results[i]
-                r.fitted, r.fit_epoch, r.fit_step, r.fit_seconds = (
-                    True, self.epoch, self.step, self.elapsed)
-                self._finish(i)
-            if last:
-                for i in range(self.k):
-                    if self.active[i]:
-                        self._finish(i)
-            bar.update(1)
-            bar.set_postfix(loss=f"{min(loss_l):.4f}", acc=f"{max(acc_l):.4f}")
-            if self.job.main:  # live progress for the pytest plugin (genbench.progress)
-                progress.emit(progress.Epoch(self.results[0].model, self.epoch, cfg.max_epochs,
-                                             self.k, sum(self.active), min(loss_l), max(acc_l),
-                                             self.elapsed))
-            if checkpoint is not None:
-                self.save(checkpoint)
-        bar.close()
-        self._finalize()
-        return self.results
-
-    def _record(self, loss: list[float], acc: list[float], evaluate: bool) -> None:
-        test = train_eval = None
-        if evaluate and self.test is not None:
-            test = self._eval(self.test, "logits" if self.config.keep_test_history else None)
-        if evaluate and self.config.keep_train_eval:
-            train_eval = self._eval(self.train)
-        lr = self.config.lr * self.config.lr_decay ** (self.epoch - 1)
-        for i, r in enumerate(self.results):
-            if not self.active[i]:
-                continue
-            c = r.curves
-            c["epoch"].append(self.epoch)
-            c["step"].append(self.step)
-            c["seconds"].append(self.elapsed)
-            c["lr"].append(lr)
-            c["train_loss"].append(loss[i])
-            c["train_acc"].append(acc[i])
-            c["test_loss"].append(None if test is None else test[0][i].item())
-            c["test_acc"].append(None if test is None else test[1][i].item())
-            c["train_eval_loss"].append(None if train_eval is None else train_eval[0][i].item())
-            c["train_eval_acc"].append(None if train_eval is None else train_eval[1][i].item())
-            if test is not None and test[2] is not None:
-                logits = test[2][i][None]
-                r.test_history = logits if r.test_history is None else torch.cat(
-                    [r.test_history, logits])
-
-    def _finish(self, i: int) -> None:
-        self.active[i] = False
-        r = self.results[i]
-        r.epochs, r.steps, r.seconds = self.epoch, self.step, self.elapsed
-        self.final_states[i] = _to_cpu(self.trainee.model_state(i))
-
-    def _finalize(self) -> None:
-        """Final metrics of each model at its own stopping point, from full evaluations; the
-        trainee is left holding every model's final state."""
-        self.trainee.load(_stack_states(self.final_states, self.device))
-        train = self._eval(self.train)
-        test = None if self.test is None else self._eval(
-            self.test, "probs" if self.config.keep_test_probs else None)
-        for i, r in enumerate(self.results):
-            r.final = {"train_loss": train[0][i].item(), "train_acc": train[1][i].item()}
-            if test is not None:
-                r.final.update(test_loss=test[0][i].item(), test_acc=test[1][i].item())
-                if test[2] is not None:
-                    r.test_probs = test[2][i]
-            if self.config.keep_weights:
-                r.final_state = self.final_states[i]
 
 
 def _stack_states(states: Sequence[State | None], device: torch.device) -> State:
@@ -364,82 +435,77 @@ def _prepare(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
-def _maybe_compile(model: nn.Module, config: TrainConfig, n: int,
-                   device: torch.device) -> nn.Module | None:
-    steps = config.max_epochs * math.ceil(n / config.batch_size)
-    wanted = config.compile == "on" or (
+def _wants_compile(config: TrainConfig, steps: int, device: torch.device) -> bool:
+    return config.compile == "on" or (
         config.compile == "auto" and device.type == "cuda" and steps >= COMPILE_MIN_STEPS)
-    return torch.compile(model) if wanted else None
 
 
-def _device(ds, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    if distributed.launched():
-        return distributed.local_device()
-    return ds.x.device if hasattr(ds, "x") else torch.device("cpu")
+def _wrap(model: nn.Module, rt: Runtime) -> nn.Module:
+    """What the loop calls: DDP first (under torchrun), then torch.compile of the whole
+    (compiled DDP, as PyTorch's DDP notes prescribe: DDP's bucketing then splits the graph),
+    with static shapes: a full batch, the epoch's last partial batch and eval chunks each
+    compile once and never recompile."""
+    call = model
+    if rt.active:
+        call = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+    return torch.compile(call, dynamic=False) if rt.compile else call
 
 
-def _source(ds, k: int, labels: torch.Tensor | None, config: TrainConfig, device: torch.device,
-            job: Dist, what: str) -> Source:
-    """A resident source for an ArrayDataset, a streamed one for a StreamingDataset."""
-    if hasattr(ds, "stream_dataset"):
-        if k != 1:
-            raise ConfigError("fit_many: streamed datasets train one model per process")
-        if config.keep_test_probs or config.keep_test_history:
-            raise ConfigError("keep_test_probs/keep_test_history need a resident test set")
-        targets = ds.targets if labels is None else labels
-        return StreamSource(ds.stream_dataset(), torch.as_tensor(targets).long().reshape(1, -1),
-                            config.batch_size, job, device, ds.preprocess, ds.workers,
-                            config.seed)
-    return ResidentSource(_as_float_images(ds, device, what), _labels(ds, k, labels, device),
-                          config.batch_size, job)
-
+# ------------------------------------------------------------------------------- public API
 
 def fit(model: nn.Module, train, config: TrainConfig, test=None, *,
-        device: torch.device | str | None = None, checkpoint: str | Path | None = None,
-        progress: bool | None = None, name: str = "", labels: torch.Tensor | None = None
-        ) -> RunResult:
+        device: Runtime | torch.device | str | None = None,
+        checkpoint: str | Path | None = None, progress: bool | None = None, name: str = "",
+        labels: torch.Tensor | None = None) -> RunResult:
     """Train ``model`` on ``train`` under ``config``; return its RunResult.
 
-    ``train``/``test``: an ArrayDataset with float images (resident on the device for the
-    whole run) or a streamed dataset (``genbench.data.imagenet``). The model is trained in
-    place and left at its final state. ``test`` is evaluated every ``config.eval_every``
-    epochs. ``checkpoint``: a file written after every epoch; if it exists when fit starts,
-    the run resumes from it and ends exactly as an uninterrupted run would. ``labels``
-    overrides ``train.y`` (shape (N,)). Under torchrun the same call trains with
-    DistributedDataParallel over all ranks (see the module docstring); every rank returns
-    the same result.
+    ``train``/``test``: an ArrayDataset or a torch TensorDataset of float images (resident on
+    the device for the whole run), or a streamed dataset (``genbench.data.imagenet``). The
+    model is trained in place and left at its final state. ``test`` is evaluated every
+    ``config.eval_every`` epochs. ``device``: a device or a :class:`Runtime` (default: the
+    data's device; ``cuda:LOCAL_RANK`` under torchrun). ``checkpoint``: a file written after
+    every epoch; if it exists when fit starts, the run resumes from it and ends exactly as an
+    uninterrupted run would (a checkpoint of another run is refused, naming the field).
+    ``labels`` overrides the training labels (shape (N,)). Under torchrun the same call
+    trains with DistributedDataParallel over all ranks; every rank returns the same result.
     """
-    dev = _device(train, device)
-    job = distributed.current(dev)
-    model = _prepare(model, dev)
-    with _seeded(config.seed, dev):
-        train_src = _source(train, 1, None if labels is None else torch.as_tensor(labels)[None],
-                            config, dev, job, "training")
-        test_src = None if test is None else _source(test, 1, None, config, dev, job, "test")
-        call = _maybe_compile(model, config, train_src.n, dev)
-        if job.active:
-            ddp = torch.nn.parallel.DistributedDataParallel(
-                call or model, device_ids=[dev.index] if dev.type == "cuda" else None)
-            call = ddp
-        loop = _Loop(SingleTrainee(model, call), train_src, test_src, config, [config.seed],
-                     dev, [name or type(model).__name__], progress, job)
-        return loop.run(None if checkpoint is None else Path(checkpoint))[0]
+    rt = Runtime.of(device, _data_device(train)).join()
+    with rt.seeded(config.seed):
+        lab = None if labels is None else torch.as_tensor(labels)[None]
+        train_src = _source(train, 1, lab, config, rt, "training")
+        test_src = None if test is None else _source(test, 1, None, config, rt, "test")
+        rt = rt.for_run(config.precision, _wants_compile(
+            config, config.max_epochs * train_src.steps_per_epoch, rt.device))
+        model = _prepare(model, rt.device)
+        trainee = SingleTrainee(model, _wrap(model, rt))
+        st = _state(trainee, config, [config.seed], rt, [name or type(model).__name__],
+                    train_src.n, 0 if test_src is None else test_src.n)
+        path = None if checkpoint is None else Path(checkpoint)
+        identity = {} if path is None else _identity(trainee, train, test, config,
+                                                     [config.seed], lab)
+        return _run(trainee, train_src, test_src, config, rt, st, identity, path, progress)[0]
 
 
 def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None, *,
              seeds: Sequence[int] | None = None, labels: torch.Tensor | None = None,
-             device: torch.device | str | None = None, strategy: str = "auto",
+             device: Runtime | torch.device | str | None = None, strategy: str = "auto",
              progress: bool | None = None, name: str = "") -> list[RunResult]:
     """Train K models of one architecture side by side, each with its own seed (data order,
     augmentation, dropout) and optionally its own labels ((K, N) ``labels``); each stops on
-    its own stop rule. Results equal K sequential ``fit`` calls with the same seeds.
+    its own stop rule.
 
     strategy: "vmap" stacks the K models and trains them in one vectorized launch
-    (torch.func); "sequential" trains them one after the other; "auto" picks vmap on CUDA
-    and sequential on the CPU, where training is compute-bound and vmap is measured slower,
-    and for models with BatchNorm (whose running statistics vmap cannot batch).
+    (torch.func; BatchNorm running statistics are stacked and updated per model);
+    "sequential" trains them one after the other with ``fit``; "auto" picks vmap on CUDA and
+    sequential on the CPU, where training is compute-bound and vmap is measured slower.
+    K = 1 is ``fit`` (compile and channels_last apply).
+
+    What equals what: vmap equals K sequential fits (same seeds) for models without dropout,
+    to float rounding. With dropout, vmap draws every model's masks from one generator
+    seeded with the first seed (``randomness="different"``): the masks differ between models
+    and the launch is reproducible for the same seed list, but model i's masks are not those
+    of its sequential fit, so its numbers match the sequential run in distribution only.
     Under torchrun the K models are split over the ranks (rank r trains models r, r + N, ...
     side by side) and every rank returns all K results.
     """
@@ -451,81 +517,72 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
         raise ConfigError(f"fit_many: seeds has {len(seeds)} entries for {k} models")
     if strategy not in ("auto", "vmap", "sequential"):
         raise ConfigError(f"fit_many: strategy={strategy!r}; allowed: auto, vmap, sequential")
-    if labels is not None and tuple(labels.shape) != (k, len(train.y)):
-        raise ConfigError(f"fit_many: labels must have shape (K={k}, N={len(train.y)}), "
+    n = len(_arrays(train, "training")[1]) if not hasattr(train, "stream_dataset") else None
+    if labels is not None and tuple(labels.shape) != (k, n):
+        raise ConfigError(f"fit_many: labels must have shape (K={k}, N={n}), "
                           f"got {tuple(labels.shape)}")
-    dev = _device(train, device)
-    job = distributed.current(dev)
-    if job.active:
-        return _fit_many_over_ranks(models, train, config, test, seeds, labels, dev, strategy,
-                                    progress, name, job)
+    rt = Runtime.of(device, _data_device(train)).join()
+    if rt.active:
+        return _fit_many_over_ranks(models, train, config, test, seeds, labels, rt, strategy,
+                                    progress, name)
     if strategy == "auto":
-        strategy = "vmap" if dev.type == "cuda" and vmappable(models[0]) else "sequential"
-    if strategy == "sequential":
-        return [fit(m, train, config.replace(seed=s), test, device=dev, progress=progress,
+        strategy = "vmap" if rt.device.type == "cuda" else "sequential"
+    if k == 1 or strategy == "sequential":
+        return [fit(m, train, config.replace(seed=s), test, device=rt, progress=progress,
                     name=name, labels=None if labels is None else labels[i])
                 for i, (m, s) in enumerate(zip(models, seeds))]
-    if not vmappable(models[0]):
-        raise ConfigError("fit_many: strategy='vmap' cannot train models with BatchNorm "
-                          "(running statistics); use strategy='sequential'")
-    models = [m.to(dev) for m in models]
-    with _seeded(seeds[0], dev):
-        train_src = _source(train, k, labels, config, dev, job, "training")
-        test_src = None if test is None else _source(test, k, None, config, dev, job, "test")
-        loop = _Loop(StackedTrainee(list(models)), train_src, test_src, config, seeds, dev,
-                     [name or type(models[0]).__name__] * k, progress, job)
-        results = loop.run(None)
-    for m, state in zip(models, loop.final_states):
-        m.load_state_dict({n: t.to(dev) for n, t in state.items()})
+    models = [m.to(rt.device) for m in models]
+    with rt.seeded(seeds[0]):
+        train_src = _source(train, k, labels, config, rt, "training")
+        test_src = None if test is None else _source(test, k, None, config, rt, "test")
+        rt = rt.for_run(config.precision, False)
+        trainee = StackedTrainee(list(models))
+        st = _state(trainee, config, seeds, rt, [name or type(models[0]).__name__] * k,
+                    train_src.n, 0 if test_src is None else test_src.n)
+        results = _run(trainee, train_src, test_src, config, rt, st, {}, None, progress)
+    for m, state in zip(models, st.final_states):
+        m.load_state_dict({n: t.to(rt.device) for n, t in state.items()})
     return results
 
 
-def _fit_many_over_ranks(models, train, config, test, seeds, labels, dev, strategy, progress,
-                         name, job: Dist) -> list[RunResult]:
+def _fit_many_over_ranks(models, train, config, test, seeds, labels, rt: Runtime, strategy,
+                         progress, name) -> list[RunResult]:
     """Rank r trains models r, r + world, ... (one process each, no gradient exchange), then
     every rank gathers all results in the original order."""
-    mine = list(range(job.rank, len(models), job.world))
+    mine = list(range(rt.rank, len(models), rt.world))
     local = []
     if mine:
-        with _local_world():
-            local = fit_many([models[i] for i in mine], train, config, test,
-                             seeds=[seeds[i] for i in mine],
-                             labels=None if labels is None else labels[mine], device=dev,
-                             strategy=strategy, progress=progress, name=name)
+        local = fit_many([models[i] for i in mine], train, config, test,
+                         seeds=[seeds[i] for i in mine],
+                         labels=None if labels is None else labels[mine], device=rt.local(),
+                         strategy=strategy, progress=progress, name=name)
     gathered = distributed.all_gather_objects([(i, r.to_json()) for i, r in zip(mine, local)],
-                                              job)
+                                              rt)
     by_index = dict(item for part in gathered for item in part)
     results = [RunResult.from_json(by_index[i]) for i in range(len(models))]
     for i in mine:
         state = results[i].final_state
         if state is not None:
-            models[i].load_state_dict({n: t.to(dev) for n, t in state.items()})
+            models[i].load_state_dict({n: t.to(rt.device) for n, t in state.items()})
     return results
 
 
-@contextlib.contextmanager
-def _local_world() -> Iterator[None]:
-    """Within this block the engine trains as a world of one (a rank's own slice of a study)."""
-    previous = distributed.FORCE_LOCAL
-    distributed.FORCE_LOCAL = True
-    try:
-        yield
-    finally:
-        distributed.FORCE_LOCAL = previous
+def _data_device(ds) -> torch.device:
+    if isinstance(ds, torch.utils.data.TensorDataset) and ds.tensors:
+        return ds.tensors[0].device
+    return ds.x.device if hasattr(ds, "x") else torch.device("cpu")
 
 
 def evaluate(model: nn.Module, ds, config: TrainConfig | None = None, *,
-             device: torch.device | str | None = None, keep_probs: bool = False
+             device: Runtime | torch.device | str | None = None, keep_probs: bool = False
              ) -> dict[str, float | torch.Tensor]:
-    """Loss and accuracy of ``model`` on a whole dataset in eval mode (and, on request, the
-    per-sample probabilities), through the same evaluation path the engine uses."""
-    dev = _device(ds, device)
+    """Loss and accuracy of ``model`` on a whole dataset in eval mode, fp32 (and, on request,
+    the per-sample probabilities), through the same evaluation path the engine uses."""
+    rt = Runtime.of(device, _data_device(ds)).local()
     config = config or TrainConfig()
-    job = Dist()
-    source = _source(ds, 1, None, config, dev, job, "evaluation")
-    loss, acc, probs = _evaluate(SingleTrainee(model.to(dev)), source, config, dev, job,
-                                 "probs" if keep_probs else None)
-    out: dict[str, float | torch.Tensor] = {"loss": loss.item(), "acc": acc.item()}
-    if probs is not None:
-        out["probs"] = probs[0]
+    source = _source(ds, 1, None, config, rt, "evaluation")
+    result = _evaluate(SingleTrainee(model.to(rt.device)), source, rt, keep_probs)
+    out: dict[str, float | torch.Tensor] = {"loss": result.loss[0], "acc": result.acc[0]}
+    if keep_probs:
+        out["probs"] = result.probs[0]
     return out

@@ -35,6 +35,8 @@ class RunResult:
         ``train_eval_*`` are None at epochs without an evaluation.
     fitted: the stop rule was met (for "train_acc", confirmed by a full evaluation pass).
     fit_epoch / fit_step / fit_seconds: when it was met (None if never).
+    seconds / fit_seconds: training time; torch.compile's time (first step of each new batch
+        shape) is excluded and reported as ``compile_seconds``.
     final: metrics of the final model from full evaluation passes.
     test_history: with ``keep_test_history``, per-sample test logits (E, N, C), float32, at
         each of the E epochs whose ``test_acc`` curve entry is not None.
@@ -51,6 +53,7 @@ class RunResult:
     epochs: int = 0
     steps: int = 0
     seconds: float = 0.0
+    compile_seconds: float = 0.0
     final: dict[str, float] = field(default_factory=dict)
     n_train: int = 0
     n_test: int = 0

@@ -13,6 +13,7 @@ preprocessed and augmented on the device.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterator, Protocol
 
 import torch
@@ -20,7 +21,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from genbench.training import augment
 from genbench.training.config import Augment
-from genbench.training.distributed import Dist, shard
+from genbench.training.distributed import shard
+from genbench.training.runtime import Runtime
 
 EVAL_BATCH = 1024
 # one training batch: images (K, b, C, H, W), labels (K, b), and the global batch size b
@@ -29,6 +31,7 @@ Batch = tuple[torch.Tensor, torch.Tensor, int]
 
 class Source(Protocol):
     n: int  # items in the whole split (all ranks)
+    steps_per_epoch: int  # optimizer steps in one epoch over it
 
     def batches(self, gens: list[torch.Generator], aug: Augment, epoch: int) -> Iterator[Batch]:
         ...
@@ -41,20 +44,30 @@ class Source(Protocol):
 class ResidentSource:
     """A split resident on ``device``: images (N, C, H, W) float, labels (K, N)."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, job: Dist) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, job: Runtime) -> None:
         self.n, self.batch_size, self.job = x.shape[0], batch_size, job
         self.device = x.device
         self.x, self.y = shard(x, job), shard(y, job, dim=1)
+        self.steps_per_epoch = math.ceil(self.n / batch_size)
 
     def batches(self, gens: list[torch.Generator], aug: Augment, epoch: int) -> Iterator[Batch]:
+        """The epoch's global batches; under torchrun this rank's part of each. Which items of
+        each batch are this rank's is worked out once per epoch (one read-back), not per step
+        (a boolean mask per step is a host sync per step)."""
         perms = torch.stack([torch.randperm(self.n, generator=g, device=g.device)
                              for g in gens]).to(self.device)
-        for start in range(0, self.n, self.batch_size):
+        starts = range(0, self.n, self.batch_size)
+        if self.job.active:  # one model per process under torchrun (fit, not fit_many)
+            mine = perms[0] % self.job.world == self.job.rank
+            padded = torch.nn.functional.pad(mine, (0, len(starts) * self.batch_size - self.n))
+            counts = padded.view(len(starts), self.batch_size).sum(1).tolist()
+            positions = mine.nonzero().squeeze(1).split(counts)
+        for b, start in enumerate(starts):
             idx = perms[:, start:start + self.batch_size]
             size = idx.shape[1]
             draws = [augment.draw(aug, size, g, self.device) for g in gens] if aug.active else None
-            if self.job.active:  # one model per process under torchrun (fit, not fit_many)
-                keep = idx[0] % self.job.world == self.job.rank
+            if self.job.active:
+                keep = positions[b] - start
                 idx = idx[:, keep] // self.job.world
                 draws = None if draws is None else [d.select(keep) for d in draws]
             xb, yb = self.x[idx], self.y.gather(1, idx)
@@ -73,11 +86,16 @@ class StreamSource:
     ranks. ``preprocess`` maps uint8 batches to float on the device."""
 
     def __init__(self, dataset: torch.utils.data.Dataset, labels: torch.Tensor, batch_size: int,
-                 job: Dist, device: torch.device, preprocess: Callable[[torch.Tensor], torch.Tensor],
+                 job: Runtime, device: torch.device, preprocess: Callable[[torch.Tensor], torch.Tensor],
                  workers: int, seed: int) -> None:
-        self.dataset, self.labels, self.job, self.device = dataset, labels.to(device), job, device
+        # labels stay on the host and travel with their batch (a non-blocking copy), so no
+        # step waits on a host-to-device copy of the index
+        self.dataset, self.labels, self.job, self.device = dataset, labels.cpu(), job, device
         self.n, self.batch_size, self.preprocess = len(dataset), batch_size, preprocess
         self.workers, self.seed = workers, seed
+        # DistributedSampler gives each rank ceil(n / world) items; training drops the last
+        # incomplete local batch
+        self.steps_per_epoch = math.ceil(self.n / job.world) // max(1, batch_size // job.world)
 
     def _loader(self, train: bool, epoch: int, batch_size: int) -> DataLoader:
         """Training drops the last incomplete batch (as ImageNet training does: a batch of one
@@ -93,7 +111,7 @@ class StreamSource:
     def _to_device(self, images: torch.Tensor, index: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.preprocess(images.to(self.device, non_blocking=True))
-        return x, self.labels[:, index.to(self.device)]
+        return x, self.labels[:, index].to(self.device, non_blocking=True)
 
     def batches(self, gens: list[torch.Generator], aug: Augment, epoch: int) -> Iterator[Batch]:
         local = max(1, self.batch_size // self.job.world)

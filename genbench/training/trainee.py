@@ -67,14 +67,14 @@ class SingleTrainee:
         return self.state()
 
 
-def vmappable(model: nn.Module) -> bool:
-    """BatchNorm updates running statistics in place, which vmap cannot batch; such models
-    train side by side by the sequential strategy instead."""
-    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
 class StackedTrainee:
-    """K modules of one architecture as stacked tensors, run with vmap(functional_call)."""
+    """K modules of one architecture as stacked tensors, run with vmap(functional_call).
+
+    Buffers are stacked too: BatchNorm's running statistics (and its batch counter) are
+    updated in place per model under vmap, so a BatchNorm network trains here exactly as K
+    separate ones would. Dropout draws with ``randomness="different"`` from the global
+    generator: different masks per model, not the masks of K separate runs (see
+    ``engine.fit_many``)."""
 
     def __init__(self, models: list[nn.Module]) -> None:
         self.k = len(models)
