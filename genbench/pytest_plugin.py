@@ -370,19 +370,16 @@ class ClaimRecorder:
 # ----------------------------------------------------------------------------- environment
 
 def resolve_device(scale: str) -> Any:
-    """``$GENBENCH_DEVICE`` if set; else cpu for smoke, cuda (when present) for full."""
-    import torch
+    """``$GENBENCH_DEVICE`` if set; else cpu for smoke, cuda (when present) for full; a bare
+    cuda is ``cuda:LOCAL_RANK`` (one GPU per torchrun rank). Decided by
+    ``genbench.training.runtime.Runtime.from_env``, the one place that maps ranks to devices."""
+    from genbench.errors import ConfigError
+    from genbench.training.runtime import Runtime
 
-    override = os.environ.get("GENBENCH_DEVICE")
-    if override:
-        try:
-            return torch.device(override)
-        except RuntimeError as err:
-            raise pytest.UsageError(f"GENBENCH_DEVICE={override!r} is not a torch device "
-                                    f"({err}); use cpu, cuda or cuda:N") from None
-    if scale == "full" and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
+    try:
+        return Runtime.from_env(scale).device
+    except ConfigError as err:
+        raise pytest.UsageError(str(err)) from None
 
 
 def device_name(device: Any) -> str:
