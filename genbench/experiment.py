@@ -10,10 +10,14 @@ Table 1 and Figure 1c, say) train it once per pytest session, or once ever with 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
+import platform
+import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -135,38 +139,158 @@ class Runs:
     options: tuple[tuple[str, Any], ...] = field(default=())
 
 
+class RunCacheWarning(UserWarning):
+    """The disk run cache could not be used as asked (a bad file discarded, or an unwritable
+    folder): the run is trained (again) and returned, only the caching is lost."""
+
+
+CODE_PACKAGES = ("models", "training", "data")  # the code that produces a run, hashed in keys
+
+
+@functools.lru_cache(maxsize=8)
+def code_hash(root: Path | None = None) -> str:
+    """sha256 of the source that produces a run: ``genbench/{models,training,data}/*.py`` and
+    this module, by relative path and content. Part of every run-cache key, so an edited model,
+    loop or loader never returns a run trained by the old code."""
+    base = Path(root) if root is not None else Path(__file__).resolve().parent
+    files = sorted(f for pkg in CODE_PACKAGES for f in (base / pkg).rglob("*.py"))
+    files.append(base / "experiment.py")
+    digest = hashlib.sha256(b"genbench-code-v1\n")
+    for path in files:
+        if path.is_file():
+            digest.update(f"{path.relative_to(base).as_posix()}\n".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def device_kind(device: torch.device) -> str:
+    """What a run's numbers depend on besides the code: "cpu (x86_64)" or the GPU's name."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({platform.machine()})"
+
+
+def environment_parts(device: torch.device, config: TrainConfig) -> dict[str, Any]:
+    """The key parts a run depends on outside its own specs: code, versions, device kind and
+    the precision actually used ("auto" resolved as the engine resolves it)."""
+    import torchvision
+
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    return {"code": code_hash(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "device_kind": device_kind(device),
+            "precision": "bf16" if bf16 else "fp32"}
+
+
 class RunCache:
     """Trained runs by a hash of everything that determines them: the data's content
-    fingerprints, the corruption, model, options, config, seeds and device type. In memory
-    for the process (a pytest session) and, if ``directory`` is set ($GENBENCH_RUN_CACHE),
-    on disk as RunResult JSON."""
+    fingerprints, the corruption, model, options, config, seeds, the code that trains them,
+    the torch/torchvision versions, the device kind and the precision. In memory for the
+    process (a pytest session) and, if ``directory`` is set ($GENBENCH_RUN_CACHE), on disk.
+
+    On disk each key is one file: a header line naming the key, then one RunResult JSON per
+    run. Writers write a unique temporary file and rename it into place (atomic), so any
+    number of processes filling the same keys lose nothing and never read half a file. A file
+    that is empty, short, corrupt or from another key is reported by path
+    (:class:`RunCacheWarning`), discarded and retrained. An unwritable folder is found before
+    training (a warning) and the result is still returned.
+    """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory else None
         self._memory: dict[str, list[RunResult]] = {}
+        self._writable: bool | None = None
 
     @staticmethod
     def key(parts: dict[str, Any]) -> str:
         text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def get_or_train(self, parts: dict[str, Any],
-                     train: Callable[[], list[RunResult]]) -> list[RunResult]:
+    def path(self, key: str) -> Path | None:
+        return self.directory / f"{key}.jsonl" if self.directory else None
+
+    def get_or_train(self, parts: dict[str, Any], train: Callable[[], list[RunResult]],
+                     expected: int | None = None) -> list[RunResult]:
+        """The cached runs for ``parts``, else ``train()``'s (then cached). ``expected`` is
+        the number of runs a complete entry holds (one per seed)."""
         key = self.key(parts)
         if key in self._memory:
             return self._memory[key]
-        path = self.directory / f"{key}.jsonl" if self.directory else None
-        if path is not None and path.is_file():
-            results = [RunResult.from_json(line) for line in path.read_text().splitlines()]
-        else:
+        path = self.path(key)
+        results = self._read(path, key, expected) if path is not None else None
+        if results is None:
+            writable = path is not None and self.check_writable()
             results = train()
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text("\n".join(r.to_json() for r in results))
-                os.replace(tmp, path)
+            if writable:
+                self._write(path, key, results)
         self._memory[key] = results
         return results
+
+    def check_writable(self) -> bool:
+        """Whether the folder can take cache files (tested once, by writing one); warns if not."""
+        if self._writable is None:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                fd, probe = tempfile.mkstemp(dir=self.directory, prefix=".probe-")
+                os.close(fd)
+                os.unlink(probe)
+                self._writable = True
+            except OSError as err:
+                self._writable = False
+                warnings.warn(f"run cache folder {self.directory} is not writable "
+                              f"({err.strerror or err}): runs are trained and returned but not "
+                              f"kept. Fix: make it writable, or set GENBENCH_RUN_CACHE to a "
+                              f"writable folder (or unset it).", RunCacheWarning, stacklevel=3)
+        return self._writable
+
+    def _read(self, path: Path, key: str, expected: int | None) -> list[RunResult] | None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, UnicodeDecodeError) as err:
+            return self._discard(path, f"cannot be read ({err})")
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines:
+            return self._discard(path, "is empty")
+        try:
+            header = json.loads(lines[0])
+            if not isinstance(header, dict) or "genbench_run_cache" not in header:
+                return self._discard(path, "has no run-cache header (old format or not a cache file)")
+            if header.get("key") != key:
+                return self._discard(path, f"holds the runs of another key ({header.get('key')!r})")
+            results = [RunResult.from_json(line) for line in lines[1:]]
+        except Exception as err:  # noqa: BLE001 (any damage: the run is trained again)
+            return self._discard(path, f"is corrupt ({type(err).__name__}: {err})")
+        count = header.get("runs")
+        if (expected is not None and len(results) != expected) or len(results) != count:
+            return self._discard(path, f"is short: {len(results)} runs where "
+                                       f"{expected if expected is not None else count} belong")
+        return results
+
+    def _discard(self, path: Path, why: str) -> None:
+        warnings.warn(f"run cache file {path} {why}; discarded, the runs are trained again",
+                      RunCacheWarning, stacklevel=4)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+
+    def _write(self, path: Path, key: str, results: list[RunResult]) -> None:
+        header = json.dumps({"genbench_run_cache": 1, "key": key, "runs": len(results)})
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}-", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("\n".join([header, *(r.to_json() for r in results)]) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+        except OSError as err:
+            warnings.warn(f"run cache file {path} could not be written ({err.strerror or err}); "
+                          f"the runs are returned but not kept", RunCacheWarning, stacklevel=4)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
 
 @functools.lru_cache(maxsize=1)
@@ -189,6 +313,7 @@ def train_runs(runs: Runs, train: ArrayDataset, test: ArrayDataset | None = None
             labels.cpu().numpy().tobytes()).hexdigest(),
         "model": runs.model, "options": dict(runs.options), "init": runs.init,
         "config": runs.config.to_dict(), "seeds": list(runs.seeds), "device": dev.type,
+        **environment_parts(dev, runs.config),
     }
 
     def fresh() -> list[RunResult]:
@@ -197,7 +322,7 @@ def train_runs(runs: Runs, train: ArrayDataset, test: ArrayDataset | None = None
         return fit_many(built, train, runs.config, test, seeds=list(runs.seeds), labels=labels,
                         device=dev, name=runs.model)
 
-    return (cache or default_cache()).get_or_train(parts, fresh)
+    return (cache or default_cache()).get_or_train(parts, fresh, expected=len(runs.seeds))
 
 
 def seeds(n: int, start: int = 0) -> tuple[int, ...]:
