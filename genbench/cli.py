@@ -8,6 +8,7 @@ paragraph with exit status 2 and no traceback; anything else is a bug and keeps 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -40,6 +41,12 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from genbench.doctor import main as doctor_main
+
+    return doctor_main(args.device, args.json)
+
+
 def _compare(args: argparse.Namespace) -> int:
     from genbench.compare import compare_main
 
@@ -49,6 +56,15 @@ def _compare(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from genbench.runner import run_claims
 
+    if args.device:
+        os.environ["GENBENCH_DEVICE"] = args.device
+    if args.budget or args.memory or args.campaign:  # resumable, cheapest first (campaign.py)
+        from genbench.campaign import campaign_main
+
+        if args.threads:
+            os.environ["GENBENCH_THREADS"] = str(args.threads)
+        return campaign_main(args.scale, args.k, args.ledger, args.budget, args.memory,
+                             args.device, retry_errors=args.retry_errors, extra=args.pytest_args)
     return run_claims(scale=args.scale, keyword=args.k, ledger=args.ledger, out=args.out,
                       extra=args.pytest_args, threads=args.threads)
 
@@ -81,6 +97,13 @@ class _Help(argparse.HelpFormatter):
                 or not action.option_strings:
             return text
         return f"{text} (default: {action.default})"
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from genbench.plan import plan_main
+
+    return plan_main(scale=args.scale, keyword=args.k, budget=args.budget, memory=args.memory,
+                     as_json=args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=None, metavar="N",
                      help="CPU threads for torch (default: $GENBENCH_THREADS, else torch's "
                           "default of one per core); use fewer on a shared machine")
+    run.add_argument("--device", default=None, metavar="DEV",
+                     help="device of every case (sets GENBENCH_DEVICE), e.g. cpu to run full "
+                          "scale on the CPU")
+    run.add_argument("--campaign", action="store_true",
+                     help="resumable campaign: one pytest per case, cheapest first (by `genbench "
+                          "plan`), skipping cases recorded for the same code; implied by "
+                          "--budget/--memory")
+    run.add_argument("--budget", default=None, metavar="TIME",
+                     help="campaign wall-clock budget (e.g. 2h): cases whose estimate does not "
+                          "fit what is left are not started")
+    run.add_argument("--memory", default=None, metavar="SIZE",
+                     help="campaign memory limit (e.g. 6GiB): cases estimated above it are not run")
+    run.add_argument("--retry-errors", action="store_true",
+                     help="campaign: run again cases whose record has verdict error")
     run.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG",
                      help="extra arguments passed to pytest (put them after `--`)")
     run.set_defaults(func=_run)
@@ -134,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print the Markdown of docs/claims.md")
     claims.set_defaults(func=_claims)
 
+    plan = sub.add_parser("plan", help="each claim case's work, time here and on one GPU, memory")
+    plan.add_argument("--scale", choices=("smoke", "full"), default="full")
+    plan.add_argument("-k", default=None, help="pytest -k expression selecting claim cases")
+    plan.add_argument("--budget", default=None, help="time budget per case, e.g. 2h, 90m")
+    plan.add_argument("--memory", default=None, help="memory limit, e.g. 20GiB")
+    plan.add_argument("--json", action="store_true", help="JSON for tools instead of the table")
+    plan.set_defaults(func=_plan)
+
     report = sub.add_parser("report", formatter_class=fmt,
                             help="ledger -> Markdown + HTML report with figures",
                             description="Render the latest record of each claim, case and "
@@ -151,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("base", help="baseline ledger (e.g. results/baseline/smoke.jsonl)")
     compare.add_argument("new", help="ledger of the new run (e.g. results/ledger.jsonl)")
     compare.set_defaults(func=_compare)
+
+    doctor = sub.add_parser("doctor", formatter_class=fmt,
+                            help="check and time the training engine on this machine",
+                            description="Versions; resume, bitwise determinism, every "
+                                        "precision/compile path, vmap = sequential, DDP on 2+ "
+                                        "GPUs; fit and fit_many speed ratios. Exit 1 on any "
+                                        "failed check.")
+    doctor.add_argument("--device", default=None,
+                        help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
+    doctor.add_argument("--json", action="store_true", help="JSON for the record")
+    doctor.set_defaults(func=_doctor)
 
     data = sub.add_parser("data", formatter_class=fmt, help="datasets: status and fetch")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")

@@ -1,0 +1,280 @@
+"""A resumable campaign: the selected claim cases, cheapest first, one pytest process per case.
+
+``genbench run --scale full --device cpu --budget 2h`` (with ``--budget``/``--memory``/
+``--campaign``) comes here instead of one ``pytest claims`` run:
+
+1. the plan (:mod:`genbench.plan`) collects the cases and estimates each one;
+2. cases already recorded *for the same code and settings* are skipped;
+3. the rest run cheapest first, each as its own ``python -m pytest NODE_ID`` child, which
+   appends the case's record to the ledger when it ends (the plugin does that), so a campaign
+   stopped at any moment loses at most the case in progress;
+4. a case whose estimate does not fit what is left of the budget, or whose memory does not fit
+   ``--memory``, is not started (listed at the end with the reason).
+
+The key of a record is (claim id, case, scale, fingerprint). The fingerprint
+(:func:`fingerprint`) is a sha256 over the source of every ``.py`` file of the genbench package,
+the claim's module and the ``conftest.py`` files above it, the scale, the device kind and the
+torch version: a change to any of them makes the case due again. It is not stored in the record
+itself (the record schema belongs to the plugin): the campaign writes a *journal* next to the
+ledger (``<ledger>.campaign.jsonl``) with a ``start`` line (node, fingerprint, time, estimate)
+before each child starts and an ``end`` line (exit status, wall seconds, peak memory) after.
+A case counts as recorded when the ledger holds a record of its node written at or after a
+``start`` line with the current fingerprint; the record is the completion marker, so a
+campaign killed between the record and the ``end`` line does not run the case twice. Every
+child dies with its campaign (``PR_SET_PDEATHSIG``), so no orphan writes a late record.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from genbench.errors import GenbenchError
+from genbench.plan import (GIB, Estimate, Plan, Rates, fmt_seconds, make_plan, parse_bytes,
+                           parse_duration)
+
+
+# ----------------------------------------------------------------------------- fingerprint
+
+
+def _package_files(package: Path) -> list[Path]:
+    return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def fingerprint(module: str | os.PathLike[str], scale: str, device: str = "cpu",
+                rootdir: str | os.PathLike[str] | None = None) -> str:
+    """16 hex digits of sha256 over the code and settings a claim case runs with.
+
+    Hashed: every ``.py`` file of the genbench package the case's child imports (the
+    checkout's ``genbench/`` when the rootdir has one, else the installed one; path and bytes), the claim module and each ``conftest.py`` from the rootdir down to it, ``scale``,
+    the device kind and torch's version. Settings live in the claim module (``SETTINGS``), so
+    a settings change is a module change.
+    """
+    import torch
+
+    import genbench
+
+    root = Path(rootdir or Path.cwd()).resolve()
+    module = (root / module).resolve() if not Path(module).is_absolute() else Path(module)
+    h = hashlib.sha256()
+    package = root / "genbench"  # what a child started in the checkout imports (cwd first)
+    if not (package / "__init__.py").is_file():
+        package = Path(genbench.__file__).resolve().parent
+    for path in _package_files(package):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    conftests = [d / "conftest.py" for d in (root, *reversed(module.parents))
+                 if d == root or root in d.parents]
+    for path in [*dict.fromkeys(c for c in conftests if c.is_file()), module]:
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(f"{scale}\0{torch.device(device).type}\0{torch.__version__}".encode())
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- the journal
+
+
+def journal_path(ledger: Path) -> Path:
+    return ledger.with_name(ledger.name.removesuffix(".jsonl") + ".campaign.jsonl")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _append(path: Path, entry: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a torn last line of a killed writer
+    return out
+
+
+def recorded(ledger: Path, journal: Path, fingerprints: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """node id -> its ledger record (as a dict), for nodes recorded under their current
+    fingerprint: a record of the node written at or after a journal ``start`` with it."""
+    starts: dict[str, list[str]] = {}
+    for entry in _read_jsonl(journal):
+        node = entry.get("node_id")
+        if entry.get("event") == "start" and fingerprints.get(node) == entry.get("fingerprint"):
+            starts.setdefault(node, []).append(entry["started"])
+    done: dict[str, dict[str, Any]] = {}
+    for record in _read_jsonl(ledger):
+        node = record.get("node_id")
+        if node in starts and any(record.get("timestamp", "") >= s for s in starts[node]):
+            done[node] = record
+    return done
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one case of the campaign."""
+
+    node_id: str
+    status: str  # recorded (with the verdict), skipped (already recorded), not run, failed
+    detail: str = ""
+    seconds: float | None = None
+    estimate: float | None = None
+    peak_memory: int | None = None
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the campaign process dies (Linux prctl)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def case_command(node_id: str, scale: str, ledger: Path, extra: Sequence[str] = ()) -> list[str]:
+    return [sys.executable, "-m", "pytest", node_id, f"--scale={scale}", f"--ledger={ledger}",
+            "-p", "no:cacheprovider", "-q", *extra]
+
+
+def run_case(command: list[str], env: dict[str, str], timeout: float | None,
+             cwd: Path) -> tuple[int, float, int]:
+    """(exit status, wall seconds, peak RSS bytes) of one child; killed past ``timeout``."""
+    start = time.monotonic()
+    child = subprocess.Popen(command, env=env, cwd=cwd, preexec_fn=_die_with_parent)
+    deadline = None if timeout is None else start + timeout
+    try:
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                child.returncode = os.waitstatus_to_exitcode(status)
+                return child.returncode, time.monotonic() - start, usage.ru_maxrss * 1024
+            if deadline is not None and time.monotonic() > deadline:
+                child.kill()
+            time.sleep(0.2)
+    except BaseException:
+        child.kill()  # Ctrl-C / SIGTERM: the case in progress is lost, nothing half-written
+        child.wait()
+        raise
+
+
+def run_campaign(scale: str = "full", keyword: str | None = None, *, ledger: str | os.PathLike[str],
+                 budget: str | float | None = None, memory: str | int | None = None,
+                 device: str | None = "cpu", claims: str = "claims",
+                 rootdir: str | os.PathLike[str] | None = None, retry_errors: bool = False,
+                 extra: Sequence[str] = (), plan: Plan | None = None,
+                 rates: Rates | None = None, dry_run: bool = False) -> list[Outcome]:
+    """Run the selected cases not yet recorded for their fingerprint, cheapest first."""
+    root = Path(rootdir or Path.cwd()).resolve()
+    ledger = Path(ledger).resolve()
+    journal = journal_path(ledger)
+    budget_s = parse_duration(budget) if isinstance(budget, str) else budget
+    memory_limit = parse_bytes(memory) if isinstance(memory, str) else memory
+    plan = plan or make_plan(scale, keyword, memory_limit=memory_limit, claims=claims,
+                             rootdir=root, rates=rates)
+    kind = device or os.environ.get("GENBENCH_DEVICE") or "cpu"
+    prints = {e.node_id: fingerprint(e.module, e.scale, kind, root) for e in plan.cases}
+    done = recorded(ledger, journal, prints)
+    if retry_errors:
+        done = {n: r for n, r in done.items() if r.get("verdict") != "error"}
+
+    order = sorted(plan.cases, key=lambda e: (e.seconds is None, e.seconds or 0.0, e.node_id))
+    todo = [e for e in order if e.node_id not in done]
+    outcomes = [Outcome(e.node_id, "skipped", f"recorded {done[e.node_id].get('timestamp')} "
+                        f"({done[e.node_id].get('verdict')})") for e in order if e.node_id in done]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+    if device:
+        env["GENBENCH_DEVICE"] = device
+    _say(f"campaign: {len(plan.cases)} case(s), {len(outcomes)} already recorded for this code, "
+         f"{len(todo)} to go (est. {fmt_seconds(sum(e.seconds or 0 for e in todo))}); ledger "
+         f"{ledger}, journal {journal.name}")
+    start = time.monotonic()
+    for i, e in enumerate(todo, 1):
+        left = None if budget_s is None else budget_s - (time.monotonic() - start)
+        reason = _why_not(e, left, memory_limit)
+        if reason:
+            outcomes.append(Outcome(e.node_id, "not run", reason, estimate=e.seconds))
+            continue
+        remaining = sum(x.seconds or 0 for x in todo[i - 1:] if not _why_not(x, left, memory_limit))
+        _say(f"campaign [{i}/{len(todo)}] {e.node_id}: est. {fmt_seconds(e.seconds)}, "
+             f"{(e.memory or 0) / GIB:.1f} GiB; campaign ETA {fmt_seconds(remaining)}")
+        if dry_run:
+            outcomes.append(Outcome(e.node_id, "not run", "dry run", estimate=e.seconds))
+            continue
+        _append(journal, {"event": "start", "node_id": e.node_id, "claim": e.claim, "case": e.case,
+                          "scale": e.scale, "fingerprint": prints[e.node_id], "started": _now(),
+                          "estimate_s": e.seconds, "estimate_memory": e.memory})
+        status, wall, peak = run_case(case_command(e.node_id, e.scale, ledger, extra), env,
+                                      left, root)
+        record = recorded(ledger, journal, {e.node_id: prints[e.node_id]}).get(e.node_id)
+        _append(journal, {"event": "end", "node_id": e.node_id, "fingerprint": prints[e.node_id],
+                          "ended": _now(), "exit_status": status, "wall_s": round(wall, 2),
+                          "peak_rss": peak, "estimate_s": e.seconds,
+                          "verdict": record.get("verdict") if record else None})
+        if record:
+            outcomes.append(Outcome(e.node_id, "recorded", str(record.get("verdict")), wall,
+                                    e.seconds, peak))
+        else:
+            outcomes.append(Outcome(e.node_id, "failed", f"no record (pytest exit status {status})",
+                                    wall, e.seconds, peak))
+        _say(f"campaign [{i}/{len(todo)}] {e.node_id}: {outcomes[-1].status} "
+             f"{outcomes[-1].detail} in {fmt_seconds(wall)} (est. {fmt_seconds(e.seconds)}), "
+             f"peak {peak / GIB:.2f} GiB")
+    _summary(outcomes)
+    return outcomes
+
+
+def _why_not(e: Estimate, left: float | None, memory_limit: int | None) -> str:
+    if e.seconds is None:  # no cost model: runs last, while budget is left
+        return "" if e.why_not.startswith("no cost model") and (left is None or left > 0) \
+            else (e.why_not or "no estimate")
+    if memory_limit is not None and (e.memory or 0) > memory_limit:
+        return f"memory {(e.memory or 0) / GIB:.1f} GiB > {memory_limit / GIB:.1f} GiB"
+    if left is not None and e.seconds > left:
+        return f"est. {fmt_seconds(e.seconds)} > budget left {fmt_seconds(max(left, 0))}"
+    return ""
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _summary(outcomes: Iterable[Outcome]) -> None:
+    outcomes = list(outcomes)
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    _say("campaign: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    for o in outcomes:
+        if o.status in ("not run", "failed"):
+            _say(f"  {o.status}: {o.node_id}: {o.detail}")
+
+
+def campaign_main(scale: str, keyword: str | None, ledger: str | None, budget: str | None,
+                  memory: str | None, device: str | None, retry_errors: bool = False,
+                  dry_run: bool = False, extra: Sequence[str] = ()) -> int:
+    """``genbench run ... --budget/--memory/--campaign``: exit 0 when no started case failed."""
+    if not ledger:
+        raise GenbenchError("a campaign needs its own --ledger (e.g. results/paper-scale-cpu.jsonl)")
+    outcomes = run_campaign(scale, keyword, ledger=ledger, budget=budget, memory=memory,
+                            device=device, retry_errors=retry_errors, dry_run=dry_run, extra=extra)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
