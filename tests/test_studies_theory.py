@@ -15,6 +15,13 @@ from hypothesis import given, settings, strategies as st
 from genbench.errors import ConfigError
 from genbench.experiment import DataSpec
 from genbench.studies import theory as study
+from genbench.theory import (
+    depth_k_network,
+    global_minima,
+    layer_counts,
+    non_minima,
+    theorem1_network,
+)
 
 CLAIMS = Path(__file__).resolve().parents[1] / "claims"
 
@@ -44,11 +51,85 @@ def test_power_law_interval_widens_with_scatter_and_needs_three_points():
 
 
 def test_line_fit_and_depth_k_counts_follow_n_over_k():
-    counts = study.depth_k_counts([(n, 5, k) for n in (30, 90) for k in (2, 4, 7)], seed=0)
-    assert all(c.max_ratio <= 1 and c.depth == c.k and c.weights == 2 * c.n + c.d + 1
-               for c in counts)
-    fit = study.line_fit([c.n / (c.k - 1) for c in counts], [c.width for c in counts])
+    counts = study.depth_k_counts([(n, 5, k) for n in (30, 90) for k in (3, 4, 7)], seed=0)
+    assert all(c.max_ratio <= 1 and c.depth == c.k for c in counts)
+    assert all(c.weights <= 3 * c.n + c.d + 3 * c.k + 1 for c in counts)  # the layout's count
+    fit = study.line_fit([c.n / (c.k - 2) for c in counts], [c.width for c in counts])
     assert fit.r2 > 0.99 and fit.slope == pytest.approx(1.0, abs=0.1)
+
+
+def _c1_verdict(counts, module) -> bool:
+    """The Z.C1 claim's checks, with the claim module's constants."""
+    return (max(c.max_ratio for c in counts) <= 1 and all(c.depth == c.k for c in counts)
+            and max(c.width / (c.n / c.k) for c in counts) <= module.C_WIDTH
+            and max(c.weights / (c.n + c.d) for c in counts) <= module.C_WEIGHTS)
+
+
+def test_depth_k_claim_can_fail_on_perturbed_or_dense_networks():
+    """Z.C1 passes on the construction, and fails (a) when one weight of a layer is perturbed
+    (the residual leaves the float64 bound) and (b) on a network that fits but is not O(n + d):
+    Theorem 1 as explicit layers (every unit reads all d inputs)."""
+    module = _claim_module("test_zhang_theory")
+    g = torch.Generator().manual_seed(0)
+    n, d, k = 60, 20, 4
+    X = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = torch.randn(n, generator=g, dtype=torch.float64)
+    net = depth_k_network(X, y, k)
+    assert _c1_verdict([study.depth_k_count(net, X, y, k)], module)
+
+    with torch.no_grad():
+        net.layers[-1].weight[0, 0] += 1e-6  # one output weight of the last block
+    perturbed = study.depth_k_count(net, X, y, k)
+    assert perturbed.max_ratio > 1 and not _c1_verdict([perturbed], module)
+
+    t1 = theorem1_network(X, y)
+    dense = torch.nn.Sequential(torch.nn.Linear(d, n, dtype=torch.float64), torch.nn.ReLU(),
+                                torch.nn.Linear(n, 1, bias=False, dtype=torch.float64))
+    with torch.no_grad():
+        dense[0].weight.copy_(t1.a.expand(n, d))
+        dense[0].bias.copy_(-t1.b)
+        dense[2].weight.copy_(t1.w[None, :])
+    fit = (dense(X).flatten() - y).abs().max()
+    counts = layer_counts(dense)
+    assert fit < 1e-6 and counts.weights == n * d + 2 * n
+    assert counts.weights / (n + d) > module.C_WEIGHTS
+
+
+def test_hessian_claim_can_fail_at_a_non_minimum():
+    """Z.S5.hessian's agreement check fails when one of the "minima" is not a minimum, and the
+    square loss (the old test) cannot tell a non-minimum at all: its control spread is 0."""
+    module = _claim_module("test_zhang_theory")
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(20, 50, generator=g, dtype=torch.float64)
+    y = torch.randn(20, generator=g, dtype=torch.float64)
+    minima = global_minima(X, y, 3, seed=1)
+    controls = non_minima(X, y, minima, 1.0, seed=2)
+    ok = study.hessian_study(X, y, minima, controls, "logcosh")
+    assert ok.minima_spread <= module.HESSIAN_AGREE and ok.control_spread >= module.HESSIAN_CONTROL
+    near = non_minima(X, y, minima[:1], 1e-2, seed=3)  # residual RMS 0.01: barely off
+    bad = study.hessian_study(X, y, torch.cat([minima[:2], near]), controls, "logcosh")
+    assert bad.minima_spread > module.HESSIAN_AGREE
+    assert study.hessian_study(X, y, minima, controls, "square").control_spread < 1e-12
+
+
+def test_theorem1_property_reports_violations_as_numbers():
+    """A construction that does not interpolate yields counted violations and the worst ratio
+    (a failed check with numbers), not an exception raised inside the hypothesis property."""
+    module = _claim_module("test_zhang_theory")
+
+    def broken(X, y):
+        net = theorem1_network(X, y)
+        with torch.no_grad():
+            net.w.add_(1e-3)
+        return net
+
+    def refusing(X, y):
+        raise ConfigError("refused on purpose")
+
+    bad = module._theorem1_property(10, build=broken)
+    assert bad.examples == 10 and bad.violations > 0 and bad.worst_ratio > 1
+    refused = module._theorem1_property(5, build=refusing)
+    assert refused.refused == 5 and "on purpose" in refused.refusal
 
 
 def test_wrong_labels_always_differ_and_are_seeded():

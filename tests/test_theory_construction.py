@@ -11,6 +11,7 @@ from genbench.theory import (
     interleave,
     interpolation_residuals,
     interpolation_tolerance,
+    layer_counts,
     lemma1_matrix,
     theorem1_network,
 )
@@ -76,20 +77,34 @@ def test_construction_is_deterministic_per_seed():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
-@pytest.mark.parametrize("k", [2, 3, 5, 17])
+@pytest.mark.parametrize("k", [3, 5, 17])
 def test_depth_k_fits_with_linear_weights_and_width_n_over_k(k):
     n, d = 240, 10
     X, y = _sample(n, d, k)
     net = depth_k_network(X, y, k)
-    assert net.depth == k
-    assert net.width <= -(-n // (k - 1)) + 3
-    assert net.num_weights == 2 * n + d + 1
+    c = layer_counts(net)
+    assert c.depth == k and sum(isinstance(m, torch.nn.Linear) for m in net.modules()) == k
+    assert c.width <= -(-n // (k - 2)) + 3
+    assert c.weights <= 3 * n + d + 3 * k + 1
     assert (interpolation_residuals(net, X, y) <= interpolation_tolerance(net, X)).all()
 
 
+def test_depth_k_forward_is_the_layers_alone():
+    X, y = _sample(50, 4, 1)
+    net = depth_k_network(X, y, 6)
+    assert torch.equal(net(X), net.layers(X).flatten())
+    assert layer_counts(net.layers) == layer_counts(net)
+
+
 def test_depth_k_counts_scale():
-    widths = {n: depth_k_network(*_sample(n, 5, 0), k=9).width for n in (80, 160, 320)}
+    widths = {n: layer_counts(depth_k_network(*_sample(n, 5, 0), k=10)).width
+              for n in (80, 160, 320)}
     assert widths[320] - 3 == 2 * (widths[160] - 3) == 4 * (widths[80] - 3)
+
+
+def test_depth_two_is_theorem1():
+    with pytest.raises(ConfigError, match="Theorem 1"):
+        depth_k_network(*_sample(5, 2, 0), k=2)
 
 
 def test_interleave_refuses_gaps_below_float_spacing():

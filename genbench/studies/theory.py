@@ -29,6 +29,7 @@ from genbench.data import ArrayDataset, preprocess
 from genbench.errors import ConfigError
 from genbench.experiment import DataSpec, Runs, raw_splits, train_runs
 from genbench.theory import (
+    DepthKNetwork,
     depth_k_network,
     fit_random_conv,
     gabor_features,
@@ -37,6 +38,10 @@ from genbench.theory import (
     interpolation_tolerance,
     kernel_interpolate,
     kernel_norm,
+    layer_counts,
+    least_squares_loss,
+    logcosh_loss,
+    loss_hessian,
     min_norm_solution,
 )
 
@@ -103,13 +108,24 @@ def power_law(ns: Sequence[int], errs: Sequence[float], target_n: int,
 
 @dataclass(frozen=True)
 class DepthKCount:
+    """One Corollary 1 network, counted from its explicit layers (:func:`layer_counts`)."""
+
     n: int
     d: int
     k: int
-    width: int
-    depth: int
-    weights: int
+    width: int  # most units in a hidden layer
+    depth: int  # Linear layers
+    weights: int  # nonzero weight and bias entries
+    units: int  # hidden units in all
     max_ratio: float  # max residual / float64 tolerance over the sample
+
+
+def depth_k_count(net: DepthKNetwork, X: Tensor, y: Tensor, k: int) -> DepthKCount:
+    """Count ``net`` from its layers and measure its worst residual against the float64 bound."""
+    c = layer_counts(net)
+    ratio = (interpolation_residuals(net, X, y) / interpolation_tolerance(net, X)).max()
+    return DepthKCount(X.shape[0], X.reshape(X.shape[0], -1).shape[1], k, c.width, c.depth,
+                       c.weights, c.units, float(ratio))
 
 
 def depth_k_counts(cases: Sequence[tuple[int, int, int]], seed: int) -> list[DepthKCount]:
@@ -119,9 +135,7 @@ def depth_k_counts(cases: Sequence[tuple[int, int, int]], seed: int) -> list[Dep
         g = torch.Generator().manual_seed(seed + i)
         X = torch.randn(n, d, generator=g, dtype=torch.float64)
         y = torch.randn(n, generator=g, dtype=torch.float64)
-        net = depth_k_network(X, y, k)
-        ratio = (interpolation_residuals(net, X, y) / interpolation_tolerance(net, X)).max()
-        out.append(DepthKCount(n, d, k, net.width, net.depth, net.num_weights, float(ratio)))
+        out.append(depth_k_count(depth_k_network(X, y, k), X, y, k))
     return out
 
 
@@ -292,6 +306,46 @@ def min_norm_runs(X: Tensor, y: Tensor, gd_steps: int, sgd_steps: int, seed: int
             runs.append(MinNormRun(method, start, steps, dist, float(r.losses[-1])))
     s = torch.linalg.svdvals(X64)
     return runs, float(s[0] / s[-1])
+
+
+# ------------------------------------------------------------------ Hessian at the minima
+
+
+@dataclass(frozen=True)
+class HessianStudy:
+    """Hessians of one loss at global minima and at points away from them (relative max-entry
+    differences, each against the Hessian at the first minimum H0)."""
+
+    loss: str
+    max_loss_at_minima: float
+    min_distance: float  # smallest distance between two of the minima
+    minima_spread: float  # max over minima of |H - H0|_max / |H0|_max
+    minima_vs_gram: float  # |H0 - X^T X / n|_max / |H0|_max
+    control_spread: float  # min over the non-minima of |H - H0|_max / |H0|_max
+    control_min_loss: float  # smallest loss among the non-minima
+
+
+def hessian_study(X: Tensor, y: Tensor, minima: Tensor, controls: Tensor,
+                  loss: str = "logcosh") -> HessianStudy:
+    """Section 5's "same Hessian at every global minimum", measured with autodiff Hessians."""
+    H = [loss_hessian(loss, X, y, w) for w in minima]
+    ref = H[0]
+    scale = float(ref.abs().max())
+
+    def rel(h: Tensor, other: Tensor) -> float:
+        return float((h - other).abs().max()) / scale
+
+    fn = {"square": least_squares_loss, "logcosh": logcosh_loss}[loss]
+    dist = torch.cdist(minima, minima).fill_diagonal_(float("inf")).min() if len(minima) > 1 \
+        else torch.tensor(float("nan"))
+    return HessianStudy(
+        loss=loss,
+        max_loss_at_minima=max(float(fn(w, X, y)) for w in minima),
+        min_distance=float(dist),
+        minima_spread=max(rel(h, ref) for h in H),
+        minima_vs_gram=rel(ref, X.T @ X / len(X)),
+        control_spread=min(rel(loss_hessian(loss, X, y, v), ref) for v in controls),
+        control_min_loss=min(float(fn(v, X, y)) for v in controls))
 
 
 # ------------------------------------------------------------------ Rademacher complexity

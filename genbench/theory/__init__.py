@@ -8,11 +8,13 @@
 
 from genbench.theory.construction import (
     DepthKNetwork,
+    LayerCounts,
     Theorem1Network,
     depth_k_network,
     interleave,
     interpolation_residuals,
     interpolation_tolerance,
+    layer_counts,
     lemma1_matrix,
     theorem1_network,
 )
@@ -33,7 +35,10 @@ from genbench.theory.linear import (
     global_minima,
     least_squares_hessian,
     least_squares_loss,
+    logcosh_loss,
+    loss_hessian,
     min_norm_solution,
+    non_minima,
 )
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "GaborBank",
     "KernelModel",
     "KernelSolveError",
+    "LayerCounts",
     "MemoryBudgetError",
     "RandomConvNet",
     "Theorem1Network",
@@ -59,9 +65,13 @@ __all__ = [
     "kernel_norm",
     "least_squares_hessian",
     "least_squares_loss",
+    "layer_counts",
     "lemma1_matrix",
+    "logcosh_loss",
+    "loss_hessian",
     "median_bandwidth",
     "min_norm_solution",
+    "non_minima",
     "random_conv_features",
     "theorem1_network",
 ]

@@ -21,14 +21,19 @@ see the margin in :func:`choose_direction`). :func:`interpolation_tolerance` ret
 these three terms per point: a bound derived from the arithmetic, not a fudge factor.
 
 Corollary 1 trades width for depth. :class:`DepthKNetwork` uses a simpler route than the
-paper's multiplexer: c is a sum over the n ReLUs, so split them into k - 1 consecutive blocks and
-let hidden layer l compute block l while carrying the shifted projection p and the partial sums
-forward. With p >= 0 and b_j > 0 every carried quantity is non-negative, so a ReLU passes it
-through unchanged and the deep network computes exactly c (for every input, not only on the
-sample), with width ceil(n / (k - 1)) + 3 and 2n + d + 1 weights.
+paper's multiplexer, built as explicit ``nn.Linear`` layers: the first layer computes the shifted
+projection p = max(<a, x> - shift, 0) once (d + 1 weights); c is a sum over the n ReLUs
+max(p - b_j, 0), so split them into k - 2 consecutive blocks and let hidden layer l compute
+block l while carrying p and the partial sums forward. With p >= 0 and b_j > 0 every carried
+quantity is non-negative, so a ReLU passes it through unchanged and the deep network computes
+exactly c (for every input, not only on the sample). Counted from the layers: width at most
+ceil(n / (k - 2)) + 3, and at most 3n + d + 3k nonzero weights (d + 1 for the projection, 2 per
+block unit, 1 per term into s+ or s-, and the unit-weight carries).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -187,68 +192,126 @@ def theorem1_network(X: Tensor, y: Tensor, seed: int = 0, max_tries: int = 10) -
     return Theorem1Network(a, b, w)
 
 
-class DepthKNetwork(nn.Module):
-    """Corollary 1: c split into k - 1 blocks of ReLUs, one hidden layer per block.
+@dataclass(frozen=True)
+class LayerCounts:
+    """What a stack of ``nn.Linear`` layers holds, read from the layers themselves.
 
-    Hidden layer l holds block l's units max(p - b_j, 0), the carried projection p = max(<a,x> -
-    shift, 0), and the partial sums s+ and s- of the earlier blocks' positive and negative terms
-    (all non-negative, so ReLU carries them unchanged). The output is s+ - s- + last block.
+    depth: number of Linear layers; width: the most units in a hidden layer; units: all hidden
+    units; weights: nonzero entries of all weight matrices and bias vectors (an edge with weight
+    exactly 0 is no edge)."""
+
+    depth: int
+    width: int
+    units: int
+    weights: int
+
+
+def layer_counts(net: nn.Module) -> LayerCounts:
+    """Count depth, width, units and nonzero weights of the ``nn.Linear`` layers of ``net``."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ConfigError(f"{type(net).__name__}: has no nn.Linear layers to count")
+    hidden = [m.out_features for m in linears[:-1]]
+    weights = sum(int(torch.count_nonzero(m.weight)) +
+                  (0 if m.bias is None else int(torch.count_nonzero(m.bias))) for m in linears)
+    return LayerCounts(depth=len(linears), width=max(hidden, default=0), units=sum(hidden),
+                       weights=weights)
+
+
+def _linear(weight: Tensor, bias: Tensor) -> nn.Linear:
+    layer = nn.Linear(weight.shape[1], weight.shape[0], dtype=torch.float64, device=weight.device)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(bias)
+    layer.requires_grad_(False)
+    return layer
+
+
+class DepthKNetwork(nn.Module):
+    """Corollary 1 as explicit layers: ``layers`` is an ``nn.Sequential`` of Linear + ReLU.
+
+    Layer 1 is a single unit, p = max(<a, x> - shift, 0) (d + 1 weights: the projection is
+    computed once, not once per unit). Hidden layers 2 .. k - 1 each hold one block of the n
+    ReLUs max(p - b_j, 0), carry p forward (unit weight) and carry the partial sums s+ and s-
+    of the earlier blocks' positive and negative terms (all non-negative, so a ReLU passes them
+    unchanged). The output layer is s+ - s- + the last block's terms. The forward pass is the
+    Sequential alone; ``a, shift, b, w`` are kept only for the float64 error bound
+    (:func:`interpolation_tolerance`). Depth, width and weight counts are read from the layers
+    by :func:`layer_counts`, never from this bookkeeping.
     """
 
     def __init__(self, a: Tensor, shift: Tensor, b: Tensor, w: Tensor, blocks: int) -> None:
         super().__init__()
-        self.a = nn.Parameter(a, requires_grad=False)
-        self.shift = nn.Parameter(shift, requires_grad=False)
-        self.b = nn.Parameter(b, requires_grad=False)
-        self.w = nn.Parameter(w, requires_grad=False)
-        self.sizes = [len(s) for s in torch.arange(b.numel()).tensor_split(blocks)]
-        self.depth = blocks + 1
-        carries = [1] + [3] * (blocks - 2) + [2] if blocks > 1 else [0]  # p; p, s+, s-; s+, s-
-        self.width = max(s + c for s, c in zip(self.sizes, carries, strict=True))
-
-    @property
-    def num_weights(self) -> int:
-        """Free parameters: a (d), shift (1), b (n), w (n) = 2n + d + 1, counted as in Theorem 1.
-
-        The fixed unit-weight edges (p into each unit, the carries) add n + 3(k - 2) more, so the
-        count of all edges is O(n + d) as well."""
-        return sum(p.numel() for p in self.parameters())
+        if blocks < 1:
+            raise ConfigError(f"blocks: need at least one hidden block layer, got {blocks}")
+        self.a, self.shift, self.b, self.w = a, shift, b, w
+        sizes = [len(s) for s in torch.arange(b.numel()).tensor_split(blocks)]
+        f64 = dict(dtype=torch.float64, device=a.device)
+        layers: list[nn.Module] = [_linear(a[None, :], -shift.reshape(1)), nn.ReLU()]
+        # input layout of block layer l: [previous block's h, p, s+, s-] (the parts that exist)
+        start = 0
+        prev: tuple[int, int] | None = None  # (start, size) of the previous block in b / w
+        for l, size in enumerate(sizes):
+            carry_p, has_sums = l < blocks - 1, l >= 1
+            n_in = 1 if l == 0 else prev[1] + 1 + (2 if l >= 2 else 0)
+            n_out = size + carry_p + 2 * has_sums
+            W = torch.zeros(n_out, n_in, **f64)
+            B = torch.zeros(n_out, **f64)
+            p_in = 0 if l == 0 else prev[1]
+            W[:size, p_in] = 1.0  # h_j = max(p - b_j, 0)
+            B[:size] = -b[start:start + size]
+            row = size
+            if carry_p:
+                W[row, p_in] = 1.0
+                row += 1
+            if has_sums:
+                wp = w[prev[0]:prev[0] + prev[1]]
+                W[row, :prev[1]] = torch.relu(wp)
+                W[row + 1, :prev[1]] = torch.relu(-wp)
+                if l >= 2:
+                    W[row, p_in + 1] = 1.0
+                    W[row + 1, p_in + 2] = 1.0
+            layers += [_linear(W, B), nn.ReLU()]
+            prev = (start, size)
+            start += size
+        last = w[prev[0]:prev[0] + prev[1]]
+        # output layer input: [last block's h, s+, s-] (the last block layer carries no p)
+        W_out = torch.cat([last] + ([torch.tensor([1.0, -1.0], **f64)] if blocks > 1 else []))
+        layers.append(_linear(W_out[None, :], torch.zeros(1, **f64)))
+        self.layers = nn.Sequential(*layers)
 
     def project(self, X: Tensor) -> Tensor:
-        """The coordinate the ReLUs see: p = max(<a, x> - shift, 0)."""
-        return torch.relu(X.reshape(X.shape[0], -1).to(self.a.dtype) @ self.a - self.shift)
+        """The coordinate the ReLUs see, p = max(<a, x> - shift, 0), as the first layer computes it."""
+        return self.layers[1](self.layers[0](X.reshape(X.shape[0], -1).to(torch.float64))).flatten()
 
     def forward(self, X: Tensor) -> Tensor:
-        p = self.project(X)
-        s_pos = s_neg = torch.zeros_like(p)
-        blocks = list(zip(self.b.split(self.sizes), self.w.split(self.sizes), strict=True))
-        for b, w in blocks[:-1]:
-            h = torch.relu(p[:, None] - b)
-            s_pos = torch.relu(s_pos + h @ torch.relu(w))
-            s_neg = torch.relu(s_neg + h @ torch.relu(-w))
-            p = torch.relu(p)
-        b, w = blocks[-1]
-        return s_pos - s_neg + torch.relu(p[:, None] - b) @ w
+        return self.layers(X.reshape(X.shape[0], -1).to(torch.float64)).flatten()
 
 
 def depth_k_network(X: Tensor, y: Tensor, k: int, seed: int = 0, max_tries: int = 10) -> DepthKNetwork:
-    """Corollary 1's network of depth k (2 <= k <= n + 1) fitting y on the distinct rows of X."""
+    """Corollary 1's network of depth k (3 <= k <= n + 2) fitting y on the distinct rows of X.
+
+    k counts Linear layers: one projection layer, k - 2 hidden block layers, one output layer.
+    k = 2 is Theorem 1 itself (:func:`theorem1_network`), whose 2n + d count relies on the n
+    units sharing one projection; as explicit layers its first matrix has n * d nonzero entries.
+    """
     X = _as_points(X)
     y = _as_targets(y, X.shape[0], X.device)
     n = X.shape[0]
-    if not 2 <= k <= n + 1:
-        raise ConfigError(f"k: depth must be in [2, n + 1] = [2, {n + 1}], got {k}")
+    if not 3 <= k <= n + 2:
+        raise ConfigError(f"k: depth must be in [3, n + 2] = [3, {n + 2}], got {k}; k = 2 is "
+                          "Theorem 1 (use theorem1_network)")
     check_distinct(X)
     a = choose_direction(X, seed, max_tries)
     z = X @ a
     zs = torch.sort(z).values
     gap = zs.diff().min() if n > 1 else torch.tensor(1.0, dtype=torch.float64, device=X.device)
     shift = zs[0] - gap  # p_1 = gap, hence b_1 = gap / 4 > 0 and all b_j > 0
-    net = DepthKNetwork(a, shift, torch.empty(n, dtype=torch.float64), torch.empty(n), k - 1)
-    p = net.project(X)
+    empty = torch.zeros(n, dtype=torch.float64, device=X.device)
+    p = DepthKNetwork(a, shift, empty, empty, k - 2).project(X)
     order = torch.argsort(p)
     b, w = _solve_weights(p[order], y[order])
-    return DepthKNetwork(a, shift, b, w, k - 1)
+    return DepthKNetwork(a, shift, b, w, k - 2)
 
 
 def interpolation_residuals(net: nn.Module, X: Tensor, y: Tensor) -> Tensor:
@@ -284,6 +347,7 @@ def smallest_eigenvalue_bound(x: Tensor, b: Tensor) -> float:
 
 __all__ = [
     "DepthKNetwork",
+    "LayerCounts",
     "Theorem1Network",
     "check_distinct",
     "choose_direction",
@@ -292,6 +356,7 @@ __all__ = [
     "interleave",
     "interpolation_residuals",
     "interpolation_tolerance",
+    "layer_counts",
     "lemma1_matrix",
     "smallest_eigenvalue_bound",
     "theorem1_network",

@@ -8,6 +8,9 @@ L(w) = 0.5 ||Xw - y||^2 / n. Two facts from Section 5 are computed here:
   w* = X^T (X X^T)^{-1} y (Eq. 3). From a start w0 the limit is w* + (I - P) w0 instead, with P
   the projector onto the row space.
 - the Hessian of L is X^T X / n at every w, so curvature cannot tell the global minima apart.
+  For a loss that is not quadratic but still zero exactly at interpolation (log-cosh) the
+  Hessian varies with w, yet is X^T X / n again at every global minimum: the statement with
+  content, checked against points away from the minima where it differs.
 """
 
 from __future__ import annotations
@@ -73,6 +76,36 @@ def least_squares_hessian(X: Tensor, y: Tensor, w: Tensor) -> Tensor:
     # jacrev of jacrev rather than torch.func.hessian (jacfwd of jacrev): forward-mode AD loads
     # torch.jit decompositions, which emits a FutureWarning that the test suite treats as error.
     return torch.func.jacrev(torch.func.jacrev(least_squares_loss))(w, X, y)
+
+
+def logcosh_loss(w: Tensor, X: Tensor, y: Tensor) -> Tensor:
+    """L(w) = mean_i log cosh(x_i . w - y_i): zero exactly at interpolation, like the square loss,
+    but not quadratic, so its Hessian (1/n) sum_i sech^2(r_i) x_i x_i^T changes with w.
+
+    At every interpolating w (all residuals r_i = 0) that Hessian is X^T X / n: the statement of
+    Section 5 has content here, unlike for the square loss whose Hessian is X^T X / n at every w.
+    (log(cosh(r)) is exact in float64 for |r| < 700; the residuals of the claims are O(1).)"""
+    return torch.log(torch.cosh(X @ w - y)).mean()
+
+
+def loss_hessian(loss: str, X: Tensor, y: Tensor, w: Tensor) -> Tensor:
+    """The Hessian at w of ``loss`` ("square": :func:`least_squares_loss`, "logcosh":
+    :func:`logcosh_loss`), by automatic differentiation (torch.func), not by its formula."""
+    fns = {"square": least_squares_loss, "logcosh": logcosh_loss}
+    if loss not in fns:
+        raise ConfigError(f"loss: need one of {sorted(fns)}, got {loss!r}")
+    return torch.func.jacrev(torch.func.jacrev(fns[loss]))(w, X, y)
+
+
+def non_minima(X: Tensor, y: Tensor, minima: Tensor, residual_rms: float, seed: int) -> Tensor:
+    """(count, d) points away from the global minima: each minimum moved along a row-space
+    direction scaled so that the residuals Xw - y have root-mean-square ``residual_rms``."""
+    X = _float64_2d(X)
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(X.shape[1], minima.shape[0], generator=g, dtype=torch.float64).to(X.device)
+    v = row_space_projection(X, z)  # (d, count): moves the residuals, unlike a null-space step
+    rms = (X @ v).pow(2).mean(dim=0).sqrt()
+    return minima + (v * (residual_rms / rms)).T
 
 
 def global_minima(X: Tensor, y: Tensor, count: int, seed: int, scale: float = 1.0) -> Tensor:
