@@ -79,6 +79,9 @@ import pytest
 from genbench import ledger as lg
 from genbench.ledger import Check, ClaimRecord, Ledger
 
+# live progress, time-left estimates, the verdict table, --threads (genbench/live.py)
+pytest_plugins = ["genbench.live"]
+
 SCALE_CHOICES = ("smoke", "full", "both")
 CLAIM_ID = re.compile(r"^[A-Z]+\.[A-Za-z0-9]+\.[A-Za-z0-9_]+$")
 XFAIL_KEY = re.compile(r"^(smoke|full)(?:\[([^\[\]]+)\])?$")
