@@ -160,11 +160,15 @@ def holds(name: str, condition: Any, *, measured: Any = None, expected: Any = No
 
 def figure_spec(key: str, title: str, kind: str, xlabel: str, ylabel: str,
                 series: Mapping[str, Mapping[str, Any]], *, logx: bool = False,
-                logy: bool = False) -> dict[str, Any]:
+                logy: bool = False, references: Mapping[str, float] | None = None
+                ) -> dict[str, Any]:
     """A validated, JSON-ready figure: what the report needs to re-draw a paper's figure.
 
     ``series`` maps a legend label to ``{"x": [...], "y": [...]}`` (line, scatter) or to
     ``{"values": [...]}`` (hist); arrays and tensors are turned into lists of floats.
+    ``references`` maps a label to a value drawn as a dashed reference line (horizontal; on a
+    histogram, vertical): the paper's value, the chance level, e.g.
+    ``{"paper (Table 1)": 0.1061, "chance": 0.1}``.
     """
     if kind not in FIGURE_KINDS:
         raise ConfigError(f"figure {key!r}: kind must be one of {FIGURE_KINDS}, got {kind!r}")
@@ -179,8 +183,10 @@ def figure_spec(key: str, title: str, kind: str, xlabel: str, ylabel: str,
         clean[str(label)] = {k: [float(v) for v in _as_list(data[k])] for k in wanted}
         if kind != "hist" and len(clean[str(label)]["x"]) != len(clean[str(label)]["y"]):
             raise ConfigError(f"figure {key!r}, series {label!r}: x and y differ in length")
+    refs = {str(label): float(_scalar(value)) for label, value in (references or {}).items()}
     return {"key": key, "title": title, "kind": kind, "xlabel": xlabel, "ylabel": ylabel,
-            "series": clean, "logx": bool(logx), "logy": bool(logy)}
+            "series": clean, "logx": bool(logx), "logy": bool(logy),
+            **({"references": refs} if refs else {})}
 
 
 def _as_list(values: Any) -> list[Any]:

@@ -329,10 +329,11 @@ class ClaimRecorder:
 
     def figure(self, key: str, title: str, kind: str, xlabel: str, ylabel: str,
                series: Mapping[str, Mapping[str, Any]], *, logx: bool = False,
-               logy: bool = False) -> None:
-        """Data of a paper figure the report re-draws (see :func:`genbench.ledger.figure_spec`)."""
+               logy: bool = False, references: Mapping[str, float] | None = None) -> None:
+        """Data of a paper figure the report re-draws (see :func:`genbench.ledger.figure_spec`);
+        ``references={"paper": 0.1061, "chance": 0.1}`` are drawn as dashed lines."""
         self._figures.append(lg.figure_spec(key, title, kind, xlabel, ylabel, series,
-                                            logx=logx, logy=logy))
+                                            logx=logx, logy=logy, references=references))
 
     # the end -----------------------------------------------------------------
     def conclude(self) -> None:

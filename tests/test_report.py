@@ -57,20 +57,96 @@ def ledger(tmp_path):
     return path
 
 
-def test_report_has_one_row_per_claim_and_scale_and_every_figure(ledger, tmp_path):
+def table_rows(text):
+    """The verdict table's data rows (the first table of report.md)."""
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("| claim |"))
+    rows = []
+    for line in lines[first + 2:]:
+        if not line.startswith("| "):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_report_opens_with_the_verdict_table_and_links_every_figure(ledger, tmp_path):
     out = tmp_path / "report"
     md, page, *pngs = write_report(ledger, out)
     assert (md.name, page.name, len(pngs)) == ("report.md", "report.html", 3)
     assert all(p.read_bytes().startswith(PNG_MAGIC) and p.parent == out for p in pngs)
     text = md.read_text()
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "claim |" not in line]
-    assert [row.split(" | ")[0] for row in rows] == [
-        "| C.S5.consensus_beats_single", "| E.S3.distance_from_init", "| Z.T1.fit_random"]
-    assert "| fail (xfail) |" in rows[1] and "| pass |" in rows[2] and "boom" not in text
-    assert "train_acc: 0.999" in rows[0] and "train: 2,000 of 50,000 images" in rows[0]
+    assert text.index("| claim | case | statement | paper | measured (needs) | n |") < \
+        text.index("## Claims")
+    rows = table_rows(text)
+    assert [r[0].split("]")[0] for r in rows] == [
+        "[C.S5.consensus_beats_single", "[E.S3.distance_from_init", "[Z.T1.fit_random"]
+    # a strict xfail reads as a known gap, with its reason in the claim's section
+    assert rows[1][-1] == "known gap" and rows[2][-1] == "pass" and "boom" not in text
+    assert "Known gap (strict xfail): measured 0.4" in text
+    assert "1 known gap" in text and "fail" not in text.split("\n")[2].lower()
+    assert rows[0][3] == "train_acc: 0.9934" and rows[0][4] == "train_acc: 0.999 (>= 0.99)"
+    assert rows[0][5] == "train: 2,000 of 50,000 images" and rows[0][6] == "full"
     html_text = page.read_text()
-    embedded = html_text.count("data:image/png;base64,")
-    assert embedded == 3 and base64.b64encode(pngs[0].read_bytes()).decode() in html_text
+    assert html_text.count("data:image/png;base64,") == 3
+    assert base64.b64encode(pngs[0].read_bytes()).decode() in html_text
+    assert html_text.index("<table>") < html_text.index("<figure>")
+    assert "href='#r-Z.T1.fit_random--smoke'" in html_text and "id='r-Z.T1.fit_random--smoke'" in html_text
+    assert "[1 fig]" in html_text
+
+
+def test_cells_stay_short_and_cases_get_their_own_rows(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    checks = tuple(lg.at_least(f"model {i} train_acc", 0.9, 0.99, paper=1.0) for i in range(12))
+    for case in ("mlp_1x512", "alexnet_small"):
+        Ledger(path).append(ClaimRecord(
+            id="Z.T1.fit_random", source="Zhang et al. 2017, Table 1", statement="x " * 300,
+            scale="smoke", verdict="fail", checks=checks, case=case, paper="Table 1: " + "9 " * 80,
+            sizes={f"k{i}": "2,000 of 50,000 images" for i in range(6)}))
+    md = write_report(path, tmp_path / "out")[0].read_text()
+    rows = table_rows(md)
+    assert [r[1] for r in rows] == ["alexnet_small", "mlp_1x512"]
+    assert all(len(cell) <= 160 for r in rows for cell in r)
+    assert "+10 more" in rows[0][4] and rows[0][-1] == "FAIL" and "<br>" not in md
+    assert md.count("| model 11 train_acc | 0.9 | 1 | >= 0.99 | ✗ |") == 2  # all in the section
+
+
+def test_mixed_runs_show_each_records_commit_and_time(ledger, tmp_path):
+    Ledger(ledger).append(record("Z.T1.true_labels", commit="abc123", timestamp="2026-12-01T10:00:00+00:00"))
+    md = write_report(ledger, tmp_path / "out")[0].read_text()
+    assert "mix 2 commits" in md and "| commit, time |" in md
+    assert "abc123, 2026-12-01T10:00:00+00:00" in md
+
+
+def test_hostile_figures_and_lines_draw_the_rest(tmp_path):
+    """Issue 15, item 3: NaN/inf in a figure, two figure keys with one file name, a ledger line
+    that is JSON but not an object: the report says so and draws the rest."""
+    path = tmp_path / "ledger.jsonl"
+    bad = lg.figure_spec("fig/1", "NaN and inf", "line", "x", "y",
+                         {"a": {"x": [0, 1, 2, 3], "y": [1.0, float("nan"), float("inf"), 2.0]}},
+                         logy=True)
+    same = lg.figure_spec("fig 1", "same slug", "hist", "v", "n",
+                          {"a": {"values": [1.0, float("inf"), 2.0, float("-inf")]}})
+    empty = lg.figure_spec("none", "nothing finite", "scatter", "x", "y",
+                           {"a": {"x": [float("nan")], "y": [1.0]}})
+    Ledger(path).append(record("Z.F1a.input_randomization", figures=(bad, same, empty)))
+    with open(path, "a") as f:
+        f.write("[1, 2, 3]\n")
+    with pytest.warns(LedgerWarning, match=":2:"):
+        md, page, *pngs = write_report(path, tmp_path / "out")
+    assert len(pngs) == 3 and len({p.name for p in pngs}) == 3
+    text = md.read_text()
+    assert "2 non-finite values left out" in text and "1 non-finite value left out" in text
+
+
+def test_reference_lines_are_kept_and_drawn(tmp_path):
+    spec = lg.figure_spec("acc", "Test accuracy", "line", "epoch", "accuracy",
+                          {"random labels": {"x": [1, 2], "y": [0.1, 0.12]}},
+                          references={"paper": 0.1061, "chance": np.float64(0.1)})
+    assert spec["references"] == {"paper": 0.1061, "chance": 0.1}
+    path = tmp_path / "ledger.jsonl"
+    Ledger(path).append(record("Z.T1.fit_random", figures=(spec,)))
+    (png,) = write_report(path, tmp_path / "out")[2:]
+    assert png.read_bytes().startswith(PNG_MAGIC)
 
 
 def test_torn_last_line_still_reports(ledger, tmp_path):
