@@ -27,9 +27,11 @@ import torch
 from genbench import models
 from genbench.data import ArrayDataset, load, load_fixture
 from genbench.data import corruptions, preprocess
-from genbench.data.fixtures import balanced_indices
-from genbench.errors import ConfigError
+from genbench.data.fixtures import balanced_indices, fixture_key, read_manifest
+from genbench.data.sources import SOURCES
+from genbench.errors import ConfigError, GenbenchError
 from genbench.training import RunResult, TrainConfig, fit_many
+from genbench.validate import check_field_types
 
 Source = Literal["fixture", "full"]
 PREPROCESSING: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -53,15 +55,27 @@ class DataSpec:
     subset_seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.source not in ("fixture", "full"):
+        if self.source not in ("fixture", "full"):  # before the types: the clearer message
             raise ConfigError(f"DataSpec.source={self.source!r}; allowed: fixture, full")
+        check_field_types(self)
+        if self.dataset not in SOURCES:
+            raise ConfigError(f"DataSpec.dataset={self.dataset!r}; allowed: {sorted(SOURCES)}")
         if self.preprocess not in PREPROCESSING:
             raise ConfigError(f"DataSpec.preprocess={self.preprocess!r}; allowed: "
                               f"{sorted(PREPROCESSING)}")
-        for name in ("n_train", "n_test"):
+        if self.subset_seed < 0:
+            raise ConfigError(f"DataSpec.subset_seed={self.subset_seed}; must be an int >= 0")
+        for name, split in (("n_train", "train"), ("n_test", "test")):
             value = getattr(self, name)
-            if value is not None and value < 1:
+            if value is None:
+                continue
+            if value < 1:
                 raise ConfigError(f"DataSpec.{name}={value}; must be a positive int or None")
+            available, what = _available(self.dataset, self.source, split)
+            if available is not None and value > available:
+                raise ConfigError(f"DataSpec.{name}={value:,} is more than the {available:,} "
+                                  f"images of {what}; use at most {available:,} (or None for "
+                                  f"all of them)")
 
 
 @dataclass(frozen=True)
@@ -75,10 +89,27 @@ class Corruption:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.kind not in CORRUPTIONS:
             raise ConfigError(f"Corruption.kind={self.kind!r}; allowed: {CORRUPTIONS}")
         if not 0.0 <= self.p <= 1.0:
             raise ConfigError(f"Corruption.p={self.p}; must be in [0, 1]")
+        if self.seed < 0:
+            raise ConfigError(f"Corruption.seed={self.seed}; must be an int >= 0")
+
+
+def _available(dataset: str, source: str, split: str) -> tuple[int | None, str]:
+    """How many images a spec can draw from: the committed fixture's size, or the published
+    split's (a known-partial split loads fewer, and says so in its size note)."""
+    if source == "fixture":
+        try:
+            entry = read_manifest()["fixtures"].get(fixture_key(dataset, split))
+        except GenbenchError:  # no manifest: loading will say so, with the fix
+            return None, ""
+        if entry is None:
+            return None, ""
+        return int(entry["n"]), f"the {dataset} {split} fixture"
+    return SOURCES[dataset].sizes[split], f"the published {dataset} {split} split"
 
 
 @functools.lru_cache(maxsize=16)
@@ -87,7 +118,10 @@ def _raw_split(dataset: str, source: Source, split: str) -> ArrayDataset:
 
 
 def _subset(ds: ArrayDataset, n: int | None, seed: int) -> ArrayDataset:
-    if n is None or n >= len(ds):
+    if n is not None and n > len(ds) and not ds.partial:
+        raise ConfigError(f"DataSpec: {n:,} images asked of {ds.name}, which holds "
+                          f"{len(ds):,}; use at most {len(ds):,} (or None for all)")
+    if n is None or n >= len(ds):  # a known-partial split gives what it has (its size note says)
         return ds
     if n % ds.num_classes:
         raise ConfigError(f"DataSpec: a class-balanced subset of {ds.name} needs a multiple of "

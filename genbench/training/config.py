@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from genbench.errors import ConfigError
+from genbench.validate import check_field_types
 
 Optimizer = Literal["sgd", "adam"]
 StopRule = Literal["epochs", "train_acc", "loss"]
@@ -22,6 +23,7 @@ _OPTIMIZERS = ("sgd", "adam")
 _STOPS = ("epochs", "train_acc", "loss")
 _PRECISIONS = ("auto", "fp32", "bf16")
 _COMPILE = ("auto", "on", "off")
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _require(ok: bool, field_name: str, allowed: str, value: Any) -> None:
@@ -45,6 +47,7 @@ class Augment:
     rotate_degrees: float = 0.0
 
     def __post_init__(self) -> None:
+        check_field_types(self, "TrainConfig.augment")  # every field's type, before ranges
         _require(isinstance(self.crop_padding, int) and self.crop_padding >= 0,
                  "augment.crop_padding", "an int >= 0", self.crop_padding)
         _require(isinstance(self.hflip, bool), "augment.hflip", "True or False", self.hflip)
@@ -107,8 +110,11 @@ class TrainConfig:
     keep_test_history: bool = False
 
     def __post_init__(self) -> None:
+        check_field_types(self)  # every field's type (bool vs number vs string, None), then ranges
         _require(self.optimizer in _OPTIMIZERS, "optimizer", f"one of {_OPTIMIZERS}",
                  self.optimizer)
+        _require(self.lr <= _FLOAT32_MAX, "lr", "at most float32's largest number (the "
+                 "optimizer's arithmetic overflows beyond it)", self.lr)
         _require(isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
                  "lr", "a finite number > 0", self.lr)
         _require(0.0 <= self.momentum < 1.0, "momentum", "a number in [0, 1)", self.momentum)
