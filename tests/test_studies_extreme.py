@@ -143,3 +143,12 @@ def test_distances_leave_out_batchnorm_statistics():
     net = build("eo_resnet", (1, 28, 28), 10, seed=0)
     weights = eo._weights(study, data, net.state_dict())
     assert weights.keys() == dict(net.named_parameters()).keys()
+
+
+def test_smoke_covers_the_cnn_and_two_datasets(claim_module):
+    smoke = claim_module.SMOKE
+    assert {m for m, _ in smoke.extreme_pairs} == set(eo.MODELS)
+    assert len({d for _, d in smoke.extreme_pairs}) >= 2
+    assert len({d for _, d in smoke.analysis_pairs}) >= 2
+    assert smoke.escape_epochs * (smoke.n_train // 128 + 1) >= 4_000  # SGD steps from a point
+    assert claim_module.PAIR_IDS[0] == "eo_mlp-mnist" and len(claim_module.PAIR_IDS) == 9

@@ -99,3 +99,47 @@ def test_claim_settings_construct(scale):
     for kind in z.INPUT_CORRUPTIONS:
         Corruption(kind, 1.0, claims.LABEL_SEED)
     assert isinstance(TrainConfig.from_dict(z.fit_config("mlp_1x512", b).to_dict()), TrainConfig)
+
+
+def test_smaller_batches_scale_the_lr_linearly_and_decay_per_image():
+    """Goyal et al. 2017's linear scaling rule: lr x 32/128 at batch 32; the decay is the
+    paper's x0.95 per 50,000 images seen, whatever the batch."""
+    b = z.Budget(200, 200, 30, batch_size=32)
+    assert z.scaled_lr("inception_small", 32) == pytest.approx(0.025)
+    assert z.fit_config("alexnet_small", b).lr == pytest.approx(0.0025)
+    per_epoch = z.fit_config("inception_small", b).lr_decay
+    assert per_epoch ** (50_000 / 224) == pytest.approx(0.95)  # 7 steps of 32 = 224 images
+    assert z.step_matched_decay(0.95, z.Budget(2_000, 1_000, 80)) == pytest.approx(
+        0.95 ** (16 * 128 / 50_000))
+
+
+def test_smoke_conv_budget_is_the_scaled_design():
+    claims = _claims_module()
+    b = claims.budget("smoke", "inception_small")
+    assert (b.n_train, b.batch_size) == (200, 32)
+    assert z.fit_config("inception_small", b).lr == pytest.approx(0.1 * 32 / 128)
+    assert claims.budget("full", "inception_small").batch_size == 128
+
+
+def test_claim_cases_are_the_tables_rows():
+    from genbench.papers.zhang import TABLE1, TABLE1_REGULARIZED, TABLE4
+    claims = _claims_module()
+    assert set(claims.MODELS) == set(TABLE1)
+    assert len(TABLE1_REGULARIZED) == 9 and set(claims.SMOKE_REGULARIZED) <= set(TABLE1_REGULARIZED)
+    assert {f"{m}-weight_decay" for m in claims.WD_ROWS} | {
+        f"inception_small-{a}" for a in claims.AUGMENTS} == set(TABLE4)
+    assert TABLE1["mlp_1x512"].random_test == 0.1061
+    assert TABLE1_REGULARIZED["alexnet_small-crop_wd"].test == 0.8122
+
+
+def test_imagenet_no_regularization_rows_build_inception_without_dropout():
+    from torch import nn
+
+    from genbench.models.imagenet import _torchvision_inception_v3
+    from genbench.studies.imagenet import ImageNetSettings
+
+    s = ImageNetSettings()
+    assert (s.dropout, s.weight_decay, s.config().weight_decay) == (0.0, 0.0, 0.0)
+    with torch.device("meta"):
+        net = _torchvision_inception_v3(1000, s.dropout)
+    assert [m.p for m in net.modules() if isinstance(m, nn.Dropout)] == [0.0]

@@ -41,7 +41,9 @@ RANDOM_CROP = Augment(crop_padding=2)  # 28x28 crops of 32x32 padded images: Zha
 FLIP_ROTATE = Augment(hflip=True, rotate_degrees=25.0)  # Table 4, footnote 6
 AUGMENT_LR_DECAY = 0.999  # Appendix E: the decay used for the augmented random-label runs
 PAPER_LR_DECAY = 0.95  # Appendix A, per epoch of 50,000 images
-PAPER_STEPS_PER_EPOCH = 50_000 / 128
+PAPER_BATCH = 128  # Appendix A
+PAPER_EPOCH_IMAGES = 50_000
+PAPER_STEPS_PER_EPOCH = PAPER_EPOCH_IMAGES / PAPER_BATCH
 # The paper trained in TensorFlow, whose default initializer for convolution and dense
 # weights is Glorot (Xavier) uniform with zero biases. PyTorch's default is about 2.4x
 # smaller for these layers, small enough that the 14-convolution Inception without
@@ -72,20 +74,30 @@ def data_spec(source: str, budget: Budget) -> DataSpec:
 
 def step_matched_decay(per_epoch: float, budget: Budget) -> float:
     """The paper's per-epoch lr decay re-expressed for a subset, so that the learning rate is
-    the same function of the *step* as in the paper (50,000 images, batch 128: 390.6 steps an
-    epoch). On a 2,000-image subset an epoch is 16 steps; decaying by 0.95 every 16 steps
-    would starve the run of learning rate long before it could fit. At full scale this is
-    the paper's decay itself."""
+    the same function of the number of *images seen* as in the paper (x0.95 per 50,000
+    images; at batch 128 that is per 390.6 steps). On a 2,000-image subset an epoch is 16
+    steps; decaying by 0.95 every 16 steps would starve the run of learning rate long before
+    it could fit. At full scale this is the paper's decay itself."""
     if budget.n_train is None:
         return per_epoch
-    steps = math.ceil(budget.n_train / budget.batch_size)
-    return per_epoch ** (steps / PAPER_STEPS_PER_EPOCH)
+    images = math.ceil(budget.n_train / budget.batch_size) * budget.batch_size
+    return per_epoch ** (images / PAPER_EPOCH_IMAGES)
+
+
+def scaled_lr(model: str, batch_size: int) -> float:
+    """The paper's learning rate (Appendix A: 0.1 Inception, 0.01 AlexNet and MLPs) for a
+    batch of ``batch_size`` instead of 128, by the linear scaling rule (Goyal et al. 2017,
+    "Accurate, large minibatch SGD", Sec. 2.1: multiply the lr by k when the batch is
+    multiplied by k), so that each image moves the weights as much as in the paper. At batch
+    128 this is the paper's lr itself."""
+    return TrainConfig.zhang(model).lr * batch_size / PAPER_BATCH
 
 
 def fit_config(model: str, budget: Budget, **changes: Any) -> TrainConfig:
     """Appendix A's schedule for ``model``, stopping at a confirmed 100% training accuracy."""
     base = dict(max_epochs=budget.max_epochs, batch_size=budget.batch_size,
                 eval_every=budget.eval_every, stop="train_acc", stop_target=1.0,
+                lr=scaled_lr(model, budget.batch_size),
                 lr_decay=step_matched_decay(PAPER_LR_DECAY, budget))
     return TrainConfig.zhang(model, **{**base, **changes})
 
@@ -115,13 +127,16 @@ def noise_labels(train: ArrayDataset, levels: Sequence[float], seed: int) -> tor
 
 
 def noise_sweep(model: str, spec: DataSpec, config: TrainConfig, levels: Sequence[float],
-                seed: int = 0, device: torch.device | str = "cpu"
+                seed: int = 0, device: torch.device | str = "cpu", *,
+                weight_seed: int | None = None
                 ) -> tuple[list[RunResult], ArrayDataset, ArrayDataset]:
-    """Figure 1b/1c: one launch of len(levels) runs, same initial weights and data order,
-    each with its own label-noise level (labels drawn once with ``seed``)."""
+    """Figure 1b/1c: one launch of len(levels) runs, same initial weights and data order
+    (``weight_seed``, default ``seed``), each with its own label-noise level (labels drawn
+    once with ``seed``)."""
     train, test = prepare(spec, Corruption(), device)
     labels = noise_labels(train, levels, seed)
-    runs = Runs(model, config, seeds=(seed,) * len(levels), init=INIT)
+    runs = Runs(model, config, seeds=(seed if weight_seed is None else weight_seed,) * len(levels),
+                init=INIT)
     return train_runs(runs, train, test, labels=labels), train, test
 
 
