@@ -278,3 +278,62 @@ def campaign_main(scale: str, keyword: str | None, ledger: str | None, budget: s
     outcomes = run_campaign(scale, keyword, ledger=ledger, budget=budget, memory=memory,
                             device=device, retry_errors=retry_errors, dry_run=dry_run, extra=extra)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+# ----------------------------------------------------------------------------- plan vs measured
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """One finished case of a campaign: the plan's estimate against what the run measured."""
+
+    node_id: str
+    verdict: str | None
+    estimate_s: float | None
+    wall_s: float
+    claim_s: float | None  # the record's own seconds (the test body, without pytest's start)
+    estimate_memory: int | None
+    peak_rss: int
+
+    @property
+    def ratio(self) -> float | None:
+        """measured wall / estimate (> 1: the plan was optimistic)."""
+        return None if not self.estimate_s else self.wall_s / self.estimate_s
+
+
+def accuracy(ledger: str | os.PathLike[str]) -> list[Accuracy]:
+    """The campaign journal's finished cases (latest per node), each with the record's seconds."""
+    ledger = Path(ledger)
+    records = {r.get("node_id"): r for r in _read_jsonl(ledger)}
+    last: dict[str, Accuracy] = {}
+    for entry in _read_jsonl(journal_path(ledger)):
+        if entry.get("event") != "end":
+            continue
+        start = next((e for e in reversed(_read_jsonl(journal_path(ledger)))
+                      if e.get("event") == "start" and e.get("node_id") == entry["node_id"]), {})
+        record = records.get(entry["node_id"])
+        last[entry["node_id"]] = Accuracy(
+            entry["node_id"], entry.get("verdict"), entry.get("estimate_s"), entry["wall_s"],
+            record.get("seconds") if record and entry.get("verdict") else None,
+            start.get("estimate_memory"), entry.get("peak_rss", 0))
+    return list(last.values())
+
+
+def accuracy_table(ledger: str | os.PathLike[str]) -> str:
+    """Markdown: each finished case's estimate vs measured time and memory, and the totals."""
+    rows = accuracy(ledger)
+    lines = ["| case | verdict | estimate | measured (wall) | test body | measured / estimate | "
+             "memory est. | peak RSS |", "|---|---|---|---|---|---|---|---|"]
+    for a in rows:
+        ratio = "?" if a.ratio is None else f"{a.ratio:.2f}"
+        mem = "?" if a.estimate_memory is None else f"{a.estimate_memory / GIB:.2f} GiB"
+        body = "-" if a.claim_s is None else fmt_seconds(a.claim_s)
+        lines.append(f"| {a.node_id.split('::')[-1]} | {a.verdict or 'no record'} | "
+                     f"{fmt_seconds(a.estimate_s)} | {fmt_seconds(a.wall_s)} | {body} | {ratio} | "
+                     f"{mem} | {a.peak_rss / GIB:.2f} GiB |")
+    est = sum(a.estimate_s or 0 for a in rows)
+    wall = sum(a.wall_s for a in rows)
+    if rows and est:
+        lines.append(f"| **total** ({len(rows)} cases) | | {fmt_seconds(est)} | "
+                     f"{fmt_seconds(wall)} | | {wall / est:.2f} | | |")
+    return "\n".join(lines)

@@ -103,7 +103,7 @@ def _plan(args: argparse.Namespace) -> int:
     from genbench.plan import plan_main
 
     return plan_main(scale=args.scale, keyword=args.k, budget=args.budget, memory=args.memory,
-                     as_json=args.json)
+                     as_json=args.json, measured=args.measured)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--budget", default=None, help="time budget per case, e.g. 2h, 90m")
     plan.add_argument("--memory", default=None, help="memory limit, e.g. 20GiB")
     plan.add_argument("--json", action="store_true", help="JSON for tools instead of the table")
+    plan.add_argument("--measured", default=None, metavar="LEDGER",
+                      help="instead: each case a campaign ran into LEDGER, estimate vs measured")
     plan.set_defaults(func=_plan)
 
     report = sub.add_parser("report", formatter_class=fmt,

@@ -332,7 +332,9 @@ def _theorem1(module: ModuleType, case: str | None, scale: str) -> Work:
     # projection (2 n d); peak: the bound holds A and a float64 copy of the (x > b) mask
     matrix = 8 * n * n
     prop = s.examples * 40**2 * 10
-    return Work((solver(f"Theorem 1 on {n:,} MNIST images", 7 * n * n + 2 * n * d, 2.15 * matrix),
+    data = 60_000 * d * (1 + 8)  # the decoded split (uint8) and its float64 flat copy
+    return Work((solver(f"Theorem 1 on {n:,} MNIST images", 7 * n * n + 2 * n * d,
+                        2.15 * matrix + data),
                  solver(f"{s.examples} hypothesis examples", prop, 0)))
 
 
@@ -345,9 +347,16 @@ def _lemma1(module: ModuleType, case: str | None, scale: str) -> Work:
 
 @estimates("Z.C1.depth_k")
 def _depth_k(module: ModuleType, case: str | None, scale: str) -> Work:
+    """Per (n, d, k): the construction and its float64 error bound (as Theorem 1, ~7 n^2), and
+    the explicit network's forward pass on the n points: k - 2 hidden layers of width
+    w = ceil(n / (k - 2)) + 3, stored dense (w x w float64 between hidden layers)."""
     cases = module.SETTINGS[scale].depth_cases
-    flop = sum(7 * n * n + 2 * n * d for n, d, _ in cases)
-    peak = max(2.15 * 8 * n * n for n, _, _ in cases)
+    flop, peak = 0.0, 0.0
+    for n, d, k in cases:
+        w = math.ceil(n / max(k - 2, 1)) + 3
+        layers = d * 1 + w + max(k - 3, 0) * w * w + w
+        flop += 7 * n * n + 2 * n * d + 2 * n * layers
+        peak = max(peak, 2.15 * 8 * n * n, 8 * (max(k - 3, 0) * w * w + 2 * n * w))
     return Work((solver(f"{len(cases)} constructions, n up to {max(c[0] for c in cases):,}",
                         flop, peak),))
 
@@ -800,8 +809,15 @@ def table(plan: Plan) -> str:
 
 
 def plan_main(scale: str = "full", keyword: str | None = None, budget: str | None = None,
-              memory: str | None = None, as_json: bool = False) -> int:
-    """``genbench plan``: print the table (or the JSON), exit 0."""
+              memory: str | None = None, as_json: bool = False,
+              measured: str | None = None) -> int:
+    """``genbench plan``: print the table (or the JSON), exit 0; with ``measured`` (a campaign's
+    ledger), print how far the estimates were from what that campaign measured instead."""
+    if measured:
+        from genbench.campaign import accuracy_table
+
+        print(accuracy_table(measured))
+        return 0
     plan = make_plan(scale, keyword, budget_s=parse_duration(budget) if budget else None,
                      memory_limit=parse_bytes(memory) if memory else None)
     print(plan.to_json() if as_json else table(plan))
