@@ -43,6 +43,7 @@ from genbench import progress
 from genbench.errors import ConfigError, GenbenchError
 from genbench.training import checkpoint as ckpt
 from genbench.training import distributed
+from genbench.training.checks import check_inputs
 from genbench.training.config import TrainConfig, lr_at
 from genbench.training.result import RunResult
 from genbench.training.runtime import Runtime
@@ -139,35 +140,49 @@ class EpochStats:
 
 def _train_epoch(trainee: Trainee, source: Source, cfg: TrainConfig, rt: Runtime,
                  st: LoopState) -> EpochStats:
-    """One epoch of optimizer steps. Nothing here reads back from the device."""
+    """One epoch of optimizer steps. Nothing here reads back from the device, and a step
+    launches few ops beyond forward, backward and the optimizer (benchmarks/test_engine.py
+    counts them): each step's per-model mean loss lands in a row of ``means``, which at the
+    end of the epoch gives the epoch's loss and the first non-finite step."""
     trainee.train(True)
-    sums = torch.zeros(3, trainee.k, device=rt.device)  # loss, correct, count
-    first_bad = torch.full((trainee.k,), -1, device=rt.device, dtype=torch.long)
-    for xb, yb, size in source.batches(st.gens, cfg.augment, st.epoch):
+    k = trainee.k
+    means = torch.zeros(source.steps_per_epoch, k, device=rt.device)
+    correct = torch.zeros(k, device=rt.device)
+    counts = []
+    for b, (xb, yb, size) in enumerate(source.batches(st.gens, cfg.augment, st.epoch)):
         timed = rt.compile and (xb.shape, True) not in st.compiled_shapes
         t0 = _sync_time(rt) if timed else 0.0
         for group in st.opt.param_groups:
             group["lr"] = lr_at(cfg, st.step, source.steps_per_epoch)
         with rt.autocast():
-            logits = trainee.forward(xb).float()
-        per_sample = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none")
-        # each model's mean over the global batch; DDP averages over ranks, hence * world
+            logits = trainee.forward(xb)  # (K, b, C)
+        flat, n = logits.flatten(0, 1).float(), yb.shape[1]
+        if k == 1:
+            per_model = F.cross_entropy(flat, yb.flatten())
+        else:
+            per_model = F.cross_entropy(flat, yb.flatten(), reduction="none").view(k, n).mean(1)
+        # every model's gradient is that of its mean loss over the global batch: DDP averages
+        # the ranks' gradients, so a rank holding n of the batch's `size` items scales by
+        # n * world / size (exactly 1 in one process)
+        scale = n * rt.world / size
         st.opt.zero_grad(set_to_none=True)
-        (per_sample.sum(1) * (rt.world / size)).sum().backward()
+        (per_model.sum() * scale if k > 1 or scale != 1 else per_model).backward()
         st.opt.step()
-        local = per_sample.detach().sum(1)
-        first_bad = torch.where(~torch.isfinite(local) & (first_bad < 0), st.step, first_bad)
-        sums[0] += local
-        sums[1] += (logits.detach().argmax(-1) == yb).sum(1)
-        sums[2] += yb.shape[1]
+        means[b] = per_model.detach()
+        correct += (logits.detach().argmax(-1) == yb).sum(1)
+        counts.append(n)
         st.step += 1
         if timed:  # the first step of a new shape compiles: reported apart, not as training
             st.compile_seconds += _sync_time(rt) - t0
             st.compiled_shapes.add((xb.shape, True))
+    bad = ~torch.isfinite(means)
+    first = torch.where(bad.any(0), bad.float().argmax(0) + (st.step - len(counts)), -1)
+    weights = torch.tensor(counts + [0] * (len(means) - len(counts)), device=rt.device,
+                           dtype=torch.float32)
+    sums = torch.cat([(means * weights[:, None]).sum(0), correct, weights.sum()[None]])
     distributed.all_reduce_sum(sums, rt)
-    distributed.all_reduce_max(first_bad, rt)
-    values = torch.cat([(sums[:2] / sums[2]).double().flatten(), first_bad.double()]).tolist()
-    k = trainee.k
+    distributed.all_reduce_max(first, rt)
+    values = torch.cat([(sums[:2 * k] / sums[-1]).double(), first.double()]).tolist()
     return EpochStats(values[:k], values[k:2 * k], [int(v) for v in values[2 * k:]])
 
 
@@ -470,6 +485,7 @@ def fit(model: nn.Module, train, config: TrainConfig, test=None, *,
     ``labels`` overrides the training labels (shape (N,)). Under torchrun the same call
     trains with DistributedDataParallel over all ranks; every rank returns the same result.
     """
+    check_inputs([model], train, test, labels=labels, seeds=[config.seed], where="fit")
     rt = Runtime.of(device, _data_device(train)).join()
     with rt.seeded(config.seed):
         lab = None if labels is None else torch.as_tensor(labels)[None]
@@ -517,6 +533,7 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
         raise ConfigError(f"fit_many: seeds has {len(seeds)} entries for {k} models")
     if strategy not in ("auto", "vmap", "sequential"):
         raise ConfigError(f"fit_many: strategy={strategy!r}; allowed: auto, vmap, sequential")
+    check_inputs(models, train, test, labels=labels, seeds=seeds, where="fit_many")
     n = len(_arrays(train, "training")[1]) if not hasattr(train, "stream_dataset") else None
     if labels is not None and tuple(labels.shape) != (k, n):
         raise ConfigError(f"fit_many: labels must have shape (K={k}, N={n}), "
