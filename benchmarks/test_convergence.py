@@ -6,7 +6,7 @@ confirmed 100% training accuracy) with ``benchmark.pedantic`` and keeps epochs a
 in ``extra_info``; the summary prints each model's slowdown ratio against p=0.
 
 Scales (the genbench plugin's ``--scale``): by default smoke, on the CPU: the MLPs on 4,000
-fixture images and the convolutional models on 100 (their CPU cost; see the Zhang claims), the
+fixture images and the convolutional models on 200 at batch 32 (the Zhang claims' smoke design), the
 p=0 and p=1 ends only for those. ``--scale full`` runs the paper's setting (all 50,000 images,
 every model at every p) on a GPU. With ``--benchmark-disable`` (CI's untimed run that keeps the
 suite from rotting) only the MLP 1x512 rows run, on 500 images, so it takes seconds.
@@ -25,7 +25,7 @@ from genbench.studies import zhang as z
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 SMOKE = {"mlp": z.Budget(4_000, None, 120, eval_every=120),
-         "conv": z.Budget(100, None, 40, batch_size=20, eval_every=40)}
+         "conv": z.Budget(200, None, 30, batch_size=32, eval_every=30)}
 UNTIMED = z.Budget(500, None, 80, eval_every=80)  # --benchmark-disable: a quick liveness run
 FULL = z.Budget(None, None, 300, eval_every=300)
 SMOKE_CONV_LEVELS = (0.0, 1.0)

@@ -209,6 +209,7 @@ def test_regularizers(claim, scale, device, row):
         claim.within("regularized test_acc vs Table 1", reg.final["test_acc"], paper.test,
                      abs_tol=TABLE_TOL)
     claim.note("regularized test_acc", reg.final["test_acc"])
+    claim.note("smallest gain this test set resolves (95%)", z.difference_noise(acc, n))
     claim.note("weight_decay, crop padding", [z.WEIGHT_DECAY, z.RANDOM_CROP.crop_padding])
     record_sizes(claim, scale, train, test, model=paper.model)
     claim.conclude()
