@@ -162,6 +162,14 @@ class Plan:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """Inverse of :meth:`to_json` (a plan computed in another process)."""
+        data = json.loads(text)
+        cases = tuple(Estimate(**{**c, "parts": tuple(c["parts"]), "notes": tuple(c["notes"])})
+                      for c in data.pop("cases"))
+        return cls(**{**data, "rates": Rates(**data["rates"]), "cases": cases})
+
 
 # ----------------------------------------------------------------------------- calibration
 

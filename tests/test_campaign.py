@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 import genbench
-from genbench.campaign import fingerprint, journal_path, recorded, run_campaign
+from genbench.campaign import (accuracy, accuracy_table, fingerprint, journal_path, recorded,
+                               run_campaign)
 from genbench.plan import Rates
 
 RATES = Rates(float64=1e9, float32=1e9, mlp=1e9, conv=1e9)
@@ -108,6 +109,11 @@ def test_order_cheapest_first_and_rerun_skips(project: Path, monkeypatch, capsys
     journal = [json.loads(line) for line in journal_path(ledger).read_text().splitlines()]
     assert [e["event"] for e in journal] == ["start", "end"] * 3
     assert all(e["peak_rss"] > 0 for e in journal if e["event"] == "end")
+
+    measured = accuracy(ledger)  # genbench plan --measured: the plan's estimate vs the run
+    assert [a.estimate_s for a in measured] == [11.0, 12.0, 15.0]
+    assert all(a.wall_s > 0 and a.ratio == a.wall_s / a.estimate_s for a in measured)
+    assert accuracy_table(ledger).count("| pass |") == 3
 
     again = run_campaign("full", ledger=ledger, device="cpu", rootdir=project, rates=RATES)
     assert [o.status for o in again] == ["skipped"] * 3

@@ -123,6 +123,8 @@ def test_plan_of_a_project_orders_costs_and_applies_limits(project: Path) -> Non
     assert data["rates"]["float64"] == 1e10
     assert {c["claim"] for c in data["cases"]} == {"T.P.cheap", "T.P.big", "T.P.unknown"}
 
+    assert plan.Plan.from_json(p.to_json()) == p  # a plan computed in a child comes back whole
+
     selected = plan.make_plan("full", "wide", rates=RATES, rootdir=project)
     assert [(e.claim, e.case) for e in selected.cases] == [("T.P.big", "wide")]
 
