@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -47,9 +48,17 @@ def run_claims(scale: str = "smoke", keyword: str | None = None,
         raise GenbenchError(f"no claims/ directory in {Path.cwd()}: run `genbench run` from the "
                             f"root of a genbench checkout")
     path = Path(ledger).resolve() if ledger else default_ledger_path().resolve()
+    check_destinations(path, Path(out), os.environ.get("GENBENCH_RUN_CACHE") or None)
+    size_before = path.stat().st_size if path.is_file() else None
     env = dict(os.environ, **({"GENBENCH_THREADS": str(threads)} if threads else {}))
     status = _run_pytest(pytest_command(scale, keyword, path, extra), env)
     interrupted = status in (2, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGTERM)
+    appended = path.is_file() and (size_before is None or path.stat().st_size != size_before)
+    if status == 0 and not appended:
+        print(f"genbench run: every selected claim case skipped at scale {scale} (see pytest's "
+              f"skip reasons above; full scale needs a CUDA GPU and the full datasets), so "
+              f"nothing was measured: no record was written to {path} and no report rendered")
+        return 0
     if not path.is_file():
         print(f"genbench run: pytest wrote no claim records to {path} (exit status {status})")
         return status or 1
@@ -61,6 +70,43 @@ def run_claims(scale: str = "smoke", keyword: str | None = None,
               f"are in {path}; the report above shows them (render again any time with "
               f"`genbench report --ledger {path}`)")
     return status
+
+
+def check_destinations(ledger: Path, out: Path, run_cache: str | None) -> None:
+    """Fail before any claim runs if the ledger, the report folder or the run cache
+    ($GENBENCH_RUN_CACHE) cannot be written: otherwise a long run would end with its records,
+    report or trained runs lost. Raises a GenbenchError naming the path and the cause."""
+    _writable_file(ledger, "--ledger")
+    _writable_folder(out, "--out (the report folder)")
+    if run_cache:
+        _writable_folder(Path(run_cache), "GENBENCH_RUN_CACHE (the run cache)")
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".genbench-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise GenbenchError(f"{what} {folder} is not a writable folder ({err.strerror or err}); "
+                            f"nothing was run. Fix: choose a folder you can write, or make it "
+                            f"writable.") from err
+
+
+def _writable_file(path: Path, what: str) -> None:
+    if path.exists() and not path.is_file():
+        raise GenbenchError(f"{what} {path} is not a file (a folder?); nothing was run. Fix: "
+                            f"give the path of a ledger file (e.g. {path / 'ledger.jsonl'}).")
+    _writable_folder(path.parent, f"{what}'s folder")
+    if path.exists():
+        try:
+            with open(path, "ab"):  # opening for append changes nothing
+                pass
+        except OSError as err:
+            raise GenbenchError(f"{what} {path} cannot be appended to ({err.strerror or err}); "
+                                f"nothing was run. Fix: make it writable or choose another "
+                                f"ledger.") from err
 
 
 def _run_pytest(command: list[str], env: dict[str, str]) -> int:
