@@ -14,8 +14,10 @@ Rates (:func:`calibrate`): achieved FLOP/s of a float64 and a float32 matmul, an
 step of a small MLP and a small conv net (FLOP counted the same way). A part of the work is
 timed with the rate of its kind, plus a fixed per-case overhead (pytest start, imports, data).
 The GPU column divides the same FLOP by a stated peak x a stated utilisation (defaults:
-H100 SXM, bf16 dense 989 TFLOP/s x 0.4 for training and float32; float64 67 TFLOP/s x 0.5):
-an optimistic lower bound for the small models here, which cannot fill a GPU.
+H100 SXM, bf16 dense 989 TFLOP/s x 0.4 for training and float32; float64 67 TFLOP/s x 0.5),
+and never goes below an assumed 0.3 ms per training step (:data:`GPU_STEP_S`): the small models
+here are bound by kernel launches on a GPU, not by FLOP. Both are assumptions until a GPU run
+measures them; the campaign's records will.
 
 Why a registry here (:data:`ESTIMATORS`, keyed by claim id) rather than a ``cost=`` argument on
 each claim: the claim files stay what they are (the papers' statements), and the estimators
@@ -50,6 +52,10 @@ GPU_PEAK = 989e12  # H100 SXM, bf16 dense tensor cores (spec sheet)
 GPU_UTIL = 0.4  # -> ~400 TFLOP/s effective for training and float32 parts
 GPU_PEAK64 = 67e12  # H100 SXM, float64 tensor cores (spec sheet)
 GPU_UTIL64 = 0.5
+# A small model cannot fill a GPU: its step is bound by kernel launches, not FLOP. Assumed floor
+# (not measured): 0.3 ms per training step (~30 eager kernels x ~10 us), so a GPU estimate is
+# max(FLOP / (peak x utilisation), steps x GPU_STEP_S).
+GPU_STEP_S = 3e-4
 KINDS = ("float64", "float32", "mlp", "conv")
 
 # Sizes of the splits as they exist here (CIFAR-10's test split is partial: 1,000 of 10,000).
@@ -73,6 +79,7 @@ class Part:
     kind: str
     flop: float
     memory: int = 0
+    steps: int = 0  # optimizer steps (a GPU's floor for small models: see GPU_STEP_S)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -278,7 +285,9 @@ def training(model: str, dataset: str, *, images: int | None = None, epochs: int
     memory = data + 4 * 4 * params + 4 * 3 * acts * batch  # params, grads, 2 Adam moments
     what = (f"{label + ': ' if label else ''}train {model} on {dataset} {images:,} images x "
             f"{epochs} epochs x {runs} run{'s' * (runs != 1)}")
-    return Part(what, kind, flop, memory)
+    # runs of one group train side by side (fit_many: K models per launch), so the launch floor
+    # counts one group's steps, not K times them
+    return Part(what, kind, flop, memory, steps=epochs * math.ceil(images / batch))
 
 
 def solver(what: str, flop: float, memory: float, dtype: str = "float64") -> Part:
@@ -496,8 +505,9 @@ def _wd_random(module: ModuleType, case: str | None, scale: str) -> Work:
 
 @estimates("Z.T4.aug_random")
 def _aug_random(module: ModuleType, case: str | None, scale: str) -> Work:
-    models = _pick(case, ("alexnet_small", "inception_small"))
-    return Work(tuple(_zhang_runs(module, scale, models, 1 if case else 2, "Table 4 augmentation",
+    # a case names the augmentation (random_crop, flip_rotate) of small Inception's row
+    runs = 1 if case else len(getattr(module, "AUGMENTS", (1, 2)))
+    return Work(tuple(_zhang_runs(module, scale, ["inception_small"], runs, "Table 4 augmentation",
                                   epochs=module.AUG_EPOCHS[scale])), (UPPER,))
 
 
@@ -541,17 +551,21 @@ def _construction(module: ModuleType, case: str | None, scale: str) -> Work:
 
 
 def _pairs(module: ModuleType, case: str | None, scale: str, attr: str) -> list[tuple[str, str]]:
+    """The (model, dataset) pairs a case names (``eo_mlp-mnist``; ``mnist`` alone: every model
+    of the claim on MNIST, as E.S3.resnet_faster compares two models on one data set)."""
     pairs = list(getattr(module.SETTINGS[scale], attr))
-    if case:
-        chosen = [p for p in pairs if p[0] in case and p[1] in case]
-        return chosen or pairs
-    return pairs
+    tokens = set((case or "").split("-"))
+    return [p for p in pairs if (p[0] in tokens or not tokens & {q[0] for q in pairs})
+            and (p[1] in tokens or not tokens & {q[1] for q in pairs})] or pairs
 
 
 @estimates("E.S3.extreme_point", "E.S3.resnet_faster")
 def _extreme(module: ModuleType, case: str | None, scale: str) -> Work:
     s = module.SETTINGS[scale]
-    return Work(tuple(_study_parts(s, _pairs(module, case, scale, "extreme_pairs"), "study")))
+    pairs = _pairs(module, case, scale, "extreme_pairs")
+    if case and "-" not in case:  # resnet_faster[dataset]: the MLP and the ResNet studies
+        pairs = [(m, d) for m, d in pairs if m in ("eo_mlp", "eo_resnet")]
+    return Work(tuple(_study_parts(s, pairs, "study")))
 
 
 @estimates("E.S3.distance_from_init", "E.S3.critical_on_clean")
@@ -721,7 +735,8 @@ def estimate_case(ref: CaseRef, module: ModuleType, rates: Rates, *,
         return Estimate(**common, flop=None, seconds=None, gpu_seconds=None, memory=None,
                         fits=False, why_not=f"cost model failed: {type(err).__name__}: {err}")
     seconds = CASE_OVERHEAD_S + sum(p.flop / rates.of(p.kind) for p in work.parts)
-    gpu = sum(p.flop / ((GPU_PEAK64 * GPU_UTIL64) if p.kind == "float64" else (gpu_peak * gpu_util))
+    gpu = sum(max(p.flop / ((GPU_PEAK64 * GPU_UTIL64) if p.kind == "float64"
+                            else (gpu_peak * gpu_util)), p.steps * GPU_STEP_S)
               for p in work.parts)
     why = []
     if budget_s is not None and seconds > budget_s:
@@ -793,8 +808,8 @@ def table(plan: Plan) -> str:
              f"{r.conv / 1e9:.1f} GFLOP/s",
              f"GPU column: {plan.gpu['peak'] / 1e12:.0f} TFLOP/s x {plan.gpu['utilisation']:.2f} "
              f"(float64: {plan.gpu['peak_float64'] / 1e12:.0f} x "
-             f"{plan.gpu['utilisation_float64']:.2f}); per-case overhead {CASE_OVERHEAD_S:.0f} s "
-             f"here", ""]
+             f"{plan.gpu['utilisation_float64']:.2f}), at least {GPU_STEP_S * 1e3:.1f} ms per "
+             f"training step; per-case overhead {CASE_OVERHEAD_S:.0f} s here", ""]
     header = f"{'case':<58} {'FLOP':>9} {'here':>9} {'1 GPU':>9} {'memory':>9}  fits"
     lines += [header, "-" * len(header)]
     order = sorted(plan.cases, key=lambda e: (e.seconds is None, e.seconds or 0))
