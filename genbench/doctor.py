@@ -232,7 +232,7 @@ def check_paths(device: torch.device, compile_too: bool) -> tuple[bool, str]:
     bad, tried = [], []
     for precision in ("fp32", "bf16"):
         for compile in (("off", "on") if compile_too else ("off",)):
-            for name, build in (("mlp", lambda: mlp(0, 192, 64)), ("conv_bn", conv_bn)):
+            for name, build in (("mlp", lambda: mlp(0, 192, 64)), ("conv_bn", lambda: conv_bn(0))):
                 if compile == "on" and name == "conv_bn" and device.type == "cpu":
                     continue  # one compiled model is enough on a CPU (minutes otherwise)
                 r = fit(build(), data, cfg.replace(precision=precision, compile=compile),
@@ -287,7 +287,7 @@ def _time(fn: Callable[[], None], device: torch.device, repeat: int = 2) -> floa
 def timings(device: torch.device) -> dict[str, float]:
     """Ratios (baseline time / engine time: above 1 means the engine is faster)."""
     gpu = device.type == "cuda"
-    n, k, epochs = (50_000, 32, 3) if gpu else (2_000, 4, 2)
+    n, k, epochs = (50_000, 32, 3) if gpu else (1_000, 4, 2)
     data = synthetic(n, (3, 32, 32), device)
     cfg = TrainConfig(lr=0.01, batch_size=128, max_epochs=epochs, eval_every=epochs)
     t_fit = _time(lambda: fit(mlp(0, 3072), data, cfg, progress=False), device)
