@@ -8,6 +8,7 @@ paragraph with exit status 2 and no traceback; anything else is a bug and keeps 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Callable, Sequence
@@ -219,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_data_status)
     fetch = data_sub.add_parser("fetch", formatter_class=fmt,
                                 help="download a dataset through torchvision (needs internet)")
-    fetch.add_argument("name", choices=_DATASETS, help="dataset to download")
+    fetch.add_argument("name", metavar="NAME",
+                       help=f"dataset to download: one of {', '.join(_DATASETS)} (ImageNet is not "
+                            f"downloaded: point GENBENCH_IMAGENET to an ImageFolder tree)")
     fetch.add_argument("--root", default=None, metavar="DIR",
                        help="data root (default: $GENBENCH_DATA or ~/.cache/genbench/data)")
     fetch.set_defaults(func=_data_fetch)
@@ -229,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints as \udcxx, not
+        with contextlib.suppress(AttributeError, ValueError):  # as a UnicodeEncodeError
+            stream.reconfigure(errors="backslashreplace")
     try:
         return handler(args)
     except GenbenchError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -12,7 +13,10 @@ from genbench.cli import main
 from genbench.data.status import fetch
 from genbench.errors import DatasetError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# the full datasets: $GENBENCH_DATA when set (as for genbench itself), else shared/datasets
+# beside the checkout (CI and this workplace)
+SHARED = Path(os.environ.get("GENBENCH_DATA")
+              or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
                                   reason=f"full datasets not found at {SHARED}")
 

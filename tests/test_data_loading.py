@@ -1,11 +1,12 @@
 """The data layer: ArrayDataset, checked loading of real datasets, fixtures.
 
-Tests that need the full datasets look for ``shared/datasets`` beside the repository (as CI and
-this workplace have it) and skip with the reason when it is absent.
+Tests that need the full datasets read ``$GENBENCH_DATA``, else ``shared/datasets`` beside the
+repository (as CI and this workplace have it), and skip with the reason when it is absent.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -21,7 +22,10 @@ from genbench.data.loading import load_checked
 from genbench.data.sources import SOURCES
 from genbench.errors import ConfigError, DatasetError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# the full datasets: $GENBENCH_DATA when set (as for genbench itself), else shared/datasets
+# beside the checkout (CI and this workplace)
+SHARED = Path(os.environ.get("GENBENCH_DATA")
+              or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
                                   reason=f"full datasets not found at {SHARED}")
 CIFAR = "cifar-10-batches-py"
