@@ -183,5 +183,15 @@ def test_lock_times_out_naming_the_holder(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     Ledger(path, lock_timeout=5).append(record("X.T9.z"))  # free again: the append goes through
     assert [r.id for r in read_ledger_strict(path)] == ["X.T1.acc", "X.T9.z"]
+
+
+def test_non_utf8_ledger_path_is_named_not_a_traceback(tmp_path, good, capsys):
+    import os
+
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/base-\xff.jsonl"))
+    odd.write_text("")
+    status, _, err = run_compare(odd, good, capsys)
+    assert status == 2 and "base-\\xff.jsonl" in err and "holds no records" in err
