@@ -46,8 +46,11 @@ from typing import Any, Callable, Iterable, Sequence
 from genbench.errors import ConfigError, GenbenchError
 
 GIB = 2**30
-CASE_OVERHEAD_S = 10.0  # pytest start, torch import, data decode: measured ~6-12 s per case here
-BASE_MEMORY = int(0.7 * GIB)  # a Python + torch process with one dataset decoded, before any work
+CASE_OVERHEAD_S = 20.0  # pytest start, torch import, collection: measured 5-27 s per case here
+BASE_MEMORY = int(0.8 * GIB)  # pytest + torch before any work (measured peak: 0.81 GiB)
+# Iterative solvers take many tiny steps whose cost is Python and dispatch, not FLOP: 0.28 ms per
+# step measured (Z.S5.sgd_min_norm, 320,000 steps in 89.5 s on this shared CPU).
+CPU_STEP_S = 2.8e-4
 GPU_PEAK = 989e12  # H100 SXM, bf16 dense tensor cores (spec sheet)
 GPU_UTIL = 0.4  # -> ~400 TFLOP/s effective for training and float32 parts
 GPU_PEAK64 = 67e12  # H100 SXM, float64 tensor cores (spec sheet)
@@ -290,8 +293,8 @@ def training(model: str, dataset: str, *, images: int | None = None, epochs: int
     return Part(what, kind, flop, memory, steps=epochs * math.ceil(images / batch))
 
 
-def solver(what: str, flop: float, memory: float, dtype: str = "float64") -> Part:
-    return Part(what, dtype, float(flop), int(memory))
+def solver(what: str, flop: float, memory: float, dtype: str = "float64", steps: int = 0) -> Part:
+    return Part(what, dtype, float(flop), int(memory), steps=steps)
 
 
 def kernel_solve(n: int, d: int, what: str, n_eval: int = 0, dtype: str = "float64",
@@ -378,13 +381,26 @@ def _depth_k(module: ModuleType, case: str | None, scale: str) -> Work:
                         flop, peak),))
 
 
-@estimates("Z.S5.sgd_min_norm", "Z.S5.hessian")
+@estimates("Z.S5.hessian")
+def _hessian(module: ModuleType, case: str | None, scale: str) -> Work:
+    """Hessians (d x d) of the loss at the minima and at the control points: each a d-fold
+    Jacobian of a gradient over n points (~4 n d^2 FLOP)."""
+    s = module.SETTINGS[scale]
+    n, d = s.minnorm_n, 784
+    count = 2 * s.hessian_minima
+    return Work((solver(f"{count} Hessians of a loss over n={n}, d={d}", count * 4 * n * d * d,
+                        8 * (4 * d * d + n * d) + 60_000 * d * 9),))
+
+
+@estimates("Z.S5.sgd_min_norm")
 def _least_squares(module: ModuleType, case: str | None, scale: str) -> Work:
     s = module.SETTINGS[scale]
     n, d = s.minnorm_n, 784
+    steps = 2 * (s.gd_steps + s.sgd_steps)  # from w = 0 and from N(0, I)
     flop = 4 * n * d * 2 * s.gd_steps + 4 * d * 2 * s.sgd_steps + 2 * s.hessian_minima * n * d * d
     return Work((solver(f"least squares n={n}, d={d}: {s.gd_steps:,} GD + {s.sgd_steps:,} SGD "
-                        f"steps, {s.hessian_minima} Hessians", flop, 8 * (n * d + 4 * d * d)),))
+                        f"steps x 2 starts, {s.hessian_minima} Hessians", flop,
+                        8 * (n * d + 4 * d * d) + 60_000 * d * 9, steps=steps),))
 
 
 @estimates("Z.S5.kernel_fit_any")
@@ -734,7 +750,8 @@ def estimate_case(ref: CaseRef, module: ModuleType, rates: Rates, *,
     except Exception as err:  # a settings shape the estimator does not know: say so, go on
         return Estimate(**common, flop=None, seconds=None, gpu_seconds=None, memory=None,
                         fits=False, why_not=f"cost model failed: {type(err).__name__}: {err}")
-    seconds = CASE_OVERHEAD_S + sum(p.flop / rates.of(p.kind) for p in work.parts)
+    seconds = CASE_OVERHEAD_S + sum(p.flop / rates.of(p.kind) + _cpu_steps(p) * CPU_STEP_S
+                                    for p in work.parts)
     gpu = sum(max(p.flop / ((GPU_PEAK64 * GPU_UTIL64) if p.kind == "float64"
                             else (gpu_peak * gpu_util)), p.steps * GPU_STEP_S)
               for p in work.parts)
@@ -747,6 +764,12 @@ def estimate_case(ref: CaseRef, module: ModuleType, rates: Rates, *,
                     memory=work.memory, fits=not why, why_not="; ".join(why),
                     parts=tuple({**asdict(p), "seconds": p.flop / rates.of(p.kind)}
                                 for p in work.parts), notes=work.notes)
+
+
+def _cpu_steps(part: Part) -> int:
+    """Steps whose per-step overhead counts on the CPU: a solver's iterations (training steps
+    are long enough on a CPU for their FLOP to dominate)."""
+    return part.steps if part.kind in ("float64", "float32") else 0
 
 
 def make_plan(scale: str = "full", keyword: str | None = None, *, budget_s: float | None = None,

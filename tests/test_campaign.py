@@ -111,7 +111,7 @@ def test_order_cheapest_first_and_rerun_skips(project: Path, monkeypatch, capsys
     assert all(e["peak_rss"] > 0 for e in journal if e["event"] == "end")
 
     measured = accuracy(ledger)  # genbench plan --measured: the plan's estimate vs the run
-    assert [a.estimate_s for a in measured] == [11.0, 12.0, 15.0]
+    assert [a.estimate_s for a in measured] == [21.0, 22.0, 25.0]
     assert all(a.wall_s > 0 and a.ratio == a.wall_s / a.estimate_s for a in measured)
     assert accuracy_table(ledger).count("| pass |") == 3
 
@@ -171,9 +171,9 @@ def test_budget_and_memory_keep_cases_out(project: Path, monkeypatch) -> None:
     (project / "gate").write_text("open")
     monkeypatch.setenv("FAKE_STARTED", str(project / "started"))
     ledger = project / "ledger.jsonl"
-    # per-case overhead (10 s) + 1-5 s of work: a 12 s budget admits only the cheapest case
+    # per-case overhead (20 s) + 1-5 s of work: a 22 s budget admits only the cheapest case
     out = run_campaign("full", ledger=ledger, device="cpu", rootdir=project, rates=RATES,
-                       budget="12s")
+                       budget="22s")
     assert [o.status for o in out] == ["recorded", "not run", "not run"]
     assert "budget left" in out[1].detail
     out = run_campaign("full", ledger=ledger, device="cpu", rootdir=project, rates=RATES,
