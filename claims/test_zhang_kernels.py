@@ -8,11 +8,18 @@ Norms scale with sigma and the encoding, so the paper's 220 / 390 are recorded n
 but only their ORDER (Gabor > raw while the error drops) is checked.
 
 Smoke scale (fixtures: MNIST 4,000 / 2,000, CIFAR-10 4,000 / 1,000) cannot reach the paper's
-60,000 / 50,000 training images, so it measures the learning curve at several n, fits
+60,000 / 50,000 training images, so it measures the learning curve at seven n, fits
 err ~ a n^-b in log-log space and checks that the paper's number lies in the 95% interval of
-the fit's extrapolation to the paper's n (a t interval from the curve's own scatter). Orderings
-are checked with 95% Clopper-Pearson intervals of the test errors (they must not overlap).
-Full scale runs the paper's n on a GPU and applies the same checks (the curve then reaches n).
+the fit's extrapolation to the paper's n (a t interval from the curve's own scatter). An
+interval that is too wide tests nothing (the old four-point Gabor curve gave [0.03%, 1.4%]
+around 0.6%), so the extrapolation must also resolve a factor of 2: high / low <= 4 (fixed
+before the run: a paper value off by 2x either way must be able to fall outside). Orderings are
+checked with 95% Clopper-Pearson intervals of the test errors (they must not overlap).
+
+Full scale runs the paper's n on a GPU and compares the paper's value with the error measured
+at that n: the paper's number must lie in the 99% Clopper-Pearson interval of the measured
+error (99% because five Table 3 numbers are tested; ~5% family-wise). Deviation: 8,000 random
+filters instead of the paper's 32,000 (see SETTINGS; stated in the record).
 """
 
 from dataclasses import dataclass
@@ -27,6 +34,9 @@ from genbench.studies import theory as study
 PAPER = {"mnist_raw": 0.012, "mnist_gabor": 0.006, "cifar_raw": 0.46, "cifar_conv": 0.17,
          "cifar_conv_l2": 0.15, "norm_raw": 220.0, "norm_gabor": 390.0}
 PAPER_N = {"mnist": 60_000, "cifar10": 50_000}
+PAPER_FILTERS = 32_000  # Section 5: "a random convolutional neural net with 32,000 random filters"
+RESOLVE = 4.0  # smoke: the extrapolation's 95% interval must satisfy high / low <= 4 (a 2x miss shows)
+FULL_LEVEL = 0.99  # full: Clopper-Pearson level of the measured error at the paper's n
 L2 = 0.1  # the paper does not give its l2 coefficient; 0.1 = 10% of the kernel's diagonal
 
 
@@ -42,14 +52,15 @@ class Settings:
     wrong_test: tuple[int, int]  # (train, test) points for the wrong-test-labels norm
 
 
-# Smoke: every n up to the fixture's 4,000 training images, a four-point curve (a 15x
-# extrapolation to 60,000); 64 random filters (256 features) because feature extraction is
+# Smoke: seven n up to the fixture's 4,000 training images (a 15x extrapolation to 60,000; with
+# four points the t interval has 2 degrees of freedom, t = 4.3, and resolves nothing); 64 random filters (256 features) because feature extraction is
 # the cost on 2 cores: enough to show that random conv features beat pixels, not to reach 17%.
 # Full: the paper's n; 8,000 filters (32,000 features) because kernel_interpolate holds the
 # features in float64 next to the 50,000^2 kernel: 128,000 features would not fit in 80 GB.
 SETTINGS = {
-    "smoke": Settings("fixture", (500, 1_000, 2_000, 4_000), (1_000, 2_000, 4_000), (500, 1_000, 2_000), 64, 10_000,
-                      2_000, (2_000, 1_000)),
+    "smoke": Settings("fixture", (250, 500, 1_000, 1_500, 2_000, 3_000, 4_000),
+                      (250, 500, 1_000, 1_500, 2_000, 3_000, 4_000), (500, 1_000, 2_000), 64,
+                      10_000, 2_000, (2_000, 1_000)),
     "full": Settings("full", (7_500, 15_000, 30_000, 60_000), (6_250, 12_500, 25_000, 50_000),
                      (6_250, 12_500, 25_000, 50_000), 8_000, 400_000, 10_000, (50_000, 10_000)),
 }
@@ -63,10 +74,20 @@ def _spec(s: Settings, dataset: str, kind: str = "raw") -> study.FeatureSpec:
     return study.FeatureSpec(data, kind)
 
 
-def _record_curve(claim, label, fits, law, paper):
-    """Checks and notes of one learning curve: the paper's error inside the extrapolation."""
-    claim.in_interval(f"{label}: paper's error within the power-law 95% interval at n={law.target_n}",
-                      paper, law.low, law.high, paper=paper)
+def _record_curve(claim, scale, label, fits, law, paper):
+    """Checks and notes of one learning curve. Smoke: the paper's error inside the power-law
+    extrapolation, which must resolve a factor of 2. Full: the curve reaches the paper's n, and
+    the paper's error must lie in the binomial interval of the error measured there."""
+    if scale == "full" and fits[-1].n == law.target_n:
+        lo, hi = error_interval(fits[-1].test_errors, fits[-1].n_test, FULL_LEVEL)
+        claim.in_interval(f"{label}: paper's error within the {FULL_LEVEL:.0%} interval of the "
+                          f"error measured at n={fits[-1].n}", paper, lo, hi, paper=paper)
+        claim.note(f"{label}: measured error at n={fits[-1].n}", fits[-1].test_error)
+    else:
+        claim.at_most(f"{label}: extrapolation resolves 2x (95% interval high / low)",
+                      law.high / law.low, RESOLVE)
+        claim.in_interval(f"{label}: paper's error within the power-law 95% interval at "
+                          f"n={law.target_n}", paper, law.low, law.high, paper=paper)
     claim.note(f"{label}: curve", {"n": [f.n for f in fits], "test_error": [f.test_error for f in fits],
                                    "bandwidth": fits[-1].bandwidth})
     claim.note(f"{label}: power law", {"a": law.a, "b": law.b, "r2": law.r2,
@@ -92,14 +113,18 @@ def test_kernel_fit_any(claim, scale, device):
 
 @pytest.mark.claim("Z.T3.kernel_mnist", source="Zhang et al. 2017, Table 3",
                    statement="Gaussian-kernel interpolation on raw MNIST: 1.2% test error; with "
-                             "Gabor-filter preprocessing 0.6%")
+                             "Gabor-filter preprocessing 0.6%",
+                   paper="Table 3: MNIST none 1.2%, gabor filters 0.6% (n = 60,000)",
+                   xfail={"smoke": "Gabor learning curve on the 4,000-image fixture (n = 250 to "
+                                   "4,000): its power-law 95% interval at n = 60,000 lies below "
+                                   "the paper's 0.6%"})
 def test_kernel_mnist(claim, scale, device):
     s, dev = SETTINGS[scale], str(device)
     curves = {}
     for kind, key in (("raw", "mnist_raw"), ("gabor", "mnist_gabor")):
         fits, law = study.learning_curve(_spec(s, "mnist", kind), s.mnist_ns, PAPER_N["mnist"],
                                          device=dev)
-        _record_curve(claim, kind, fits, law, PAPER[key])
+        _record_curve(claim, scale, kind, fits, law, PAPER[key])
         curves[kind] = fits
     raw, gabor = curves["raw"][-1], curves["gabor"][-1]
     raw_ci = error_interval(raw.test_errors, raw.n_test)
@@ -119,14 +144,16 @@ def test_kernel_mnist(claim, scale, device):
 @pytest.mark.claim("Z.T3.kernel_cifar", source="Zhang et al. 2017, Table 3 and Section 5",
                    statement="Gaussian kernel on CIFAR-10 pixels: 46% test error; on random conv-net "
                              "features: 17%; l2 regularization on top: 15%",
-                   xfail={"smoke": "raw-pixel learning curve at n=1k/2k/4k: its power law "
-                                   "extrapolated to n=50,000 lies above the paper's 46% (a power "
-                                   "law fitted on 1k-4k under-predicts how fast the error falls)"})
+                   paper="Table 3 / Section 5: CIFAR-10 none 46%, random conv-net (32,000 "
+                         "random filters) 17%, + l2 15% (n = 50,000)",
+                   xfail={"smoke": "raw-pixel learning curve on the 4,000-image fixture (n = 250 "
+                                   "to 4,000): its power-law 95% interval at n = 50,000 lies above "
+                                   "the paper's 46%"})
 def test_kernel_cifar(claim, scale, device):
     s, dev = SETTINGS[scale], str(device)
     raw_fits, raw_law = study.learning_curve(_spec(s, "cifar10"), s.cifar_ns, PAPER_N["cifar10"],
                                              device=dev)
-    _record_curve(claim, "raw", raw_fits, raw_law, PAPER["cifar_raw"])
+    _record_curve(claim, scale, "raw", raw_fits, raw_law, PAPER["cifar_raw"])
     conv_spec = _spec(s, "cifar10", "random_conv")
     conv_fits, conv_law = study.learning_curve(conv_spec, s.conv_ns, PAPER_N["cifar10"],
                                                device=dev)
@@ -147,10 +174,15 @@ def test_kernel_cifar(claim, scale, device):
                                                 "conv_l2": l2.test_error, "l2": L2})
     claim.note("test error intervals (95%)", {"raw": raw_ci, "conv": conv_ci,
                                               "conv_l2": error_interval(l2.test_errors, l2.n_test)})
-    if scale == "full":
+    if scale == "full":  # the paper's n (SETTINGS["full"].conv_ns ends at 50,000)
         for name, fit, key in (("conv", conv, "cifar_conv"), ("conv + l2", l2, "cifar_conv_l2")):
-            lo, hi = error_interval(fit.test_errors, fit.n_test, 0.99)
-            claim.in_interval(f"{name}: paper's error within the 99% interval", PAPER[key], lo, hi)
+            lo, hi = error_interval(fit.test_errors, fit.n_test, FULL_LEVEL)
+            claim.in_interval(f"{name}: paper's error within the {FULL_LEVEL:.0%} interval of the "
+                              f"error measured at n={fit.n}", PAPER[key], lo, hi, paper=PAPER[key])
+    claim.note("deviation: random filters", f"{s.num_filters:,} (paper: {PAPER_FILTERS:,}); "
+               "full: 32,000 filters = 128,000 float64 features for 60,000 images (61 GB) next to "
+               "the 50,000^2 kernel (20 GB) exceed an 80 GB GPU; smoke: feature extraction is the "
+               "CPU cost")
     claim.sizes(train=f"{s.cifar_ns[-1]:,} CIFAR-10 images", test=f"{raw.n_test:,} images",
                 filters=f"{s.num_filters} random filters ({4 * s.num_filters} features)")
     claim.seeds(0)
