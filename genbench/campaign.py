@@ -290,12 +290,25 @@ def _summary(outcomes: Iterable[Outcome]) -> None:
 
 def campaign_main(scale: str, keyword: str | None, ledger: str | None, budget: str | None,
                   memory: str | None, device: str | None, retry_errors: bool = False,
-                  dry_run: bool = False, extra: Sequence[str] = ()) -> int:
-    """``genbench run ... --budget/--memory/--campaign``: exit 0 when no started case failed."""
+                  dry_run: bool = False, extra: Sequence[str] = (),
+                  out: str | None = None) -> int:
+    """``genbench run ... --budget/--memory/--campaign``: run, then render ``out`` from the
+    ledger (as ``genbench run`` does); exit 0 when no started case failed."""
     if not ledger:
         raise GenbenchError("a campaign needs its own --ledger (e.g. results/paper-scale-cpu.jsonl)")
-    outcomes = run_campaign(scale, keyword, ledger=ledger, budget=budget, memory=memory,
-                            device=device, retry_errors=retry_errors, dry_run=dry_run, extra=extra)
+    try:
+        outcomes = run_campaign(scale, keyword, ledger=ledger, budget=budget, memory=memory,
+                                device=device, retry_errors=retry_errors, dry_run=dry_run,
+                                extra=extra)
+    except KeyboardInterrupt:
+        _say(f"campaign: interrupted; the case in progress is lost, every finished case is in "
+             f"{ledger}; run the same command again to continue")
+        return 130
+    if out and Path(ledger).is_file():
+        from genbench.report import write_report
+
+        written = write_report(ledger, out)
+        _say(f"campaign: report written to {written[1]}")
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 

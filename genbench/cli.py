@@ -65,7 +65,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.threads:
             os.environ["GENBENCH_THREADS"] = str(args.threads)
         return campaign_main(args.scale, args.k, args.ledger, args.budget, args.memory,
-                             args.device, retry_errors=args.retry_errors, extra=args.pytest_args)
+                             args.device, retry_errors=args.retry_errors, extra=args.pytest_args,
+                             out=args.out)
     return run_claims(scale=args.scale, keyword=args.k, ledger=args.ledger, out=args.out,
                       extra=args.pytest_args, threads=args.threads)
 
@@ -172,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print the Markdown of docs/claims.md")
     claims.set_defaults(func=_claims)
 
-    plan = sub.add_parser("plan", help="each claim case's work, time here and on one GPU, memory")
-    plan.add_argument("--scale", choices=("smoke", "full"), default="full")
+    plan = sub.add_parser("plan", formatter_class=fmt,
+                          help="each claim case's work, time here and on one GPU, memory")
+    plan.add_argument("--scale", choices=("smoke", "full"), default="full",
+                      help="the scale to plan")
     plan.add_argument("-k", default=None, help="pytest -k expression selecting claim cases")
     plan.add_argument("--budget", default=None, help="time budget per case, e.g. 2h, 90m")
     plan.add_argument("--memory", default=None, help="memory limit, e.g. 20GiB")
