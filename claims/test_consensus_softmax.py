@@ -15,14 +15,16 @@ not depend on the device.
 import pytest
 import torch
 
-INPUTS = (0.0, 0.5, 1.0, 2.0)
-FACTOR = 1.25
+from genbench.papers.consensus import SOFTMAX
+
+INPUTS = SOFTMAX.logits
+FACTOR = SOFTMAX.scale
 PRINTED_TOL = 1e-4  # one unit of the paper's fourth decimal (see the module docstring)
-PAPER = {
-    "p": (0.0784, 0.1292, 0.2131, 0.5793),
-    "p_scaled": (0.0539, 0.1008, 0.1882, 0.6571),
-    "ce_class4": (0.5460, 0.4200),  # (before, after) scaling, sample of class 4 (index 3)
-    "ce_class1": (2.5460, 2.9200),  # (before, after) scaling, sample of class 1 (index 0)
+PAPER = {  # the paper's numbers, written once in genbench.papers.consensus
+    "p": SOFTMAX.probs,
+    "p_scaled": SOFTMAX.scaled_probs,
+    "ce_class4": SOFTMAX.loss_class4,  # (before, after) scaling, sample of class 4 (index 3)
+    "ce_class1": SOFTMAX.loss_class1,  # (before, after) scaling, sample of class 1 (index 0)
 }
 
 

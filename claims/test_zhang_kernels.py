@@ -28,13 +28,15 @@ import pytest
 import torch
 
 from genbench.experiment import DataSpec
+from genbench.papers.zhang import SECTION5, TABLE3
 from genbench.stats import error_interval
 from genbench.studies import theory as study
 
-PAPER = {"mnist_raw": 0.012, "mnist_gabor": 0.006, "cifar_raw": 0.46, "cifar_conv": 0.17,
-         "cifar_conv_l2": 0.15, "norm_raw": 220.0, "norm_gabor": 390.0}
-PAPER_N = {"mnist": 60_000, "cifar10": 50_000}
-PAPER_FILTERS = 32_000  # Section 5: "a random convolutional neural net with 32,000 random filters"
+# the paper's numbers, written once in genbench.papers.zhang (Table 3, Section 5)
+PAPER = {key: row.test_error for key, row in TABLE3.items()} | {
+    "norm_raw": SECTION5.norm_mnist_raw, "norm_gabor": SECTION5.norm_mnist_gabor}
+PAPER_N = {row.dataset: row.n for row in TABLE3.values()}
+PAPER_FILTERS = SECTION5.random_filters
 RESOLVE = 4.0  # smoke: the extrapolation's 95% interval must satisfy high / low <= 4 (a 2x miss shows)
 FULL_LEVEL = 0.99  # full: Clopper-Pearson level of the measured error at the paper's n
 L2 = 0.1  # the paper does not give its l2 coefficient; 0.1 = 10% of the kernel's diagonal

@@ -133,3 +133,41 @@ class Figure1:
 
 
 FIGURE1 = Figure1()
+
+
+# ------------------------------------------------------------------ Table 3 and Section 5
+# (appended by the Claims-B helper; the kernel and theory claims read these)
+
+
+@dataclass(frozen=True)
+class Table3Row:
+    """One row of Table 3 ("Generalizing with kernels"): Gaussian-kernel interpolation, the
+    kernel equation solved exactly on the whole training set (``n``), test error."""
+
+    dataset: str
+    preprocessing: str
+    test_error: float
+    n: int  # the training set solved on: all of MNIST / CIFAR-10's training images
+
+
+TABLE3: dict[str, Table3Row] = {
+    # Table 3 (Appendix D) and Section 5: test error
+    "mnist_raw": Table3Row("mnist", "none", 0.012, 60_000),
+    "mnist_gabor": Table3Row("mnist", "gabor filters", 0.006, 60_000),
+    "cifar_raw": Table3Row("cifar10", "none", 0.46, 50_000),
+    "cifar_conv": Table3Row("cifar10", "random conv-net", 0.17, 50_000),
+    # Section 5 only (not in Table 3): "Adding l2 regularization further reduces this to 15%"
+    "cifar_conv_l2": Table3Row("cifar10", "random conv-net + l2", 0.15, 50_000),
+}
+
+
+@dataclass(frozen=True)
+class Section5:
+    """Section 5's other numbers: the random conv-net's filter count and the min-norm norms."""
+
+    random_filters: int = 32_000  # "a random convolutional neural net with 32,000 random filters"
+    norm_mnist_raw: float = 220.0  # "...with no preprocessing is approximately 220" (MNIST)
+    norm_mnist_gabor: float = 390.0  # "With wavelet preprocessing, the norm jumps to 390"
+
+
+SECTION5 = Section5()
