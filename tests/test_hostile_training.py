@@ -125,3 +125,39 @@ def test_the_check_leaves_training_flags_and_rng_alone():
 def test_clean_inputs_still_train():
     result = fit(mlp(), data(), CONFIG, data(16))
     assert result.epochs == 1 and 0.0 <= result.final["test_acc"] <= 1.0
+
+
+class PlainTensorOffset(nn.Module):
+    """Holds a tensor outside parameters and buffers: the meta-device probe cannot run it, so
+    the check falls back to one real forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = mlp()
+        self.offset = torch.ones(1)
+
+    def forward(self, x):
+        return self.net(x) + self.offset
+
+
+def test_models_the_meta_probe_cannot_run_are_checked_by_a_real_forward():
+    from genbench.training.checks import check_inputs
+
+    check_inputs([PlainTensorOffset()], data())
+    with pytest.raises(ConfigError, match="has 10 outputs"):
+        check_inputs([PlainTensorOffset()], data(classes=12))
+    with pytest.raises(ConfigError, match="does not accept images of shape"):
+        check_inputs([PlainTensorOffset()], data(shape=(1, 5, 5)))
+
+
+def test_the_probe_runs_no_caller_hooks():
+    from genbench.training.checks import check_inputs
+
+    calls = []
+    model = mlp()
+    model.register_forward_hook(lambda *a: calls.append("model"))
+    model[1].register_forward_pre_hook(lambda *a: calls.append("layer"))
+    check_inputs([model], data())
+    assert calls == []
+    model(data().x[:1])
+    assert calls == ["layer", "model"]  # and the hooks are back in place
