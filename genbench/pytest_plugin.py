@@ -132,6 +132,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     full_marks = [pytest.mark.gpu] + ([pytest.mark.distributed] if distributed else [])
     metafunc.parametrize("scale", [pytest.param("smoke", id="smoke"),
                                    pytest.param("full", id="full", marks=full_marks)])
+    _check_known_gap_cases(metafunc, marker)
+
+
+def _check_known_gap_cases(metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
+    """A ``scale[CASE]`` key of the mark's ``xfail`` must name one of the claim's cases (all
+    of them, whatever -k or node ids select later), or it is a collection error."""
+    calls = getattr(metafunc, "_calls", None)  # pytest's parametrized calls (no public API)
+    if not calls:
+        return
+    where = metafunc.definition.nodeid
+    gaps = _claim_args(marker, where)[4]
+    cases = {_strip_scale(call.id, call.params.get("scale")) for call in calls}
+    for key in gaps:
+        case = XFAIL_KEY.match(key).group(2)  # type: ignore[union-attr]  # validated
+        if case is not None and case not in cases:
+            known = sorted(c for c in cases if c is not None)
+            pytest.fail(f"{where}: xfail key {key!r} names no case of this claim; its cases are "
+                        f"{known}", pytrace=False)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselect, so every case of a claim is seen
@@ -154,10 +172,11 @@ def case_id(item: pytest.Item) -> str | None:
     """The claim case of ``item``: its parametrize id without the scale part
     (``test_fit[mlp_1x512-smoke]`` -> ``mlp_1x512``), None for a claim with one case."""
     callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return None
-    scale = callspec.params.get("scale")
-    parts = callspec.id.split("-")
+    return None if callspec is None else _strip_scale(callspec.id, callspec.params.get("scale"))
+
+
+def _strip_scale(call_id: str, scale: Any) -> str | None:
+    parts = call_id.split("-")
     if scale in parts:
         del parts[len(parts) - 1 - parts[::-1].index(scale)]
     return "-".join(parts) or None
@@ -165,9 +184,8 @@ def case_id(item: pytest.Item) -> str | None:
 
 def _apply_known_gaps(items: list[pytest.Item]) -> None:
     """Turn each claim mark's ``xfail={...}`` into strict xfail marks on exactly those cases;
-    a key naming no case, or a hand-written xfail on a claim test, is a collection error."""
-    cases: dict[str, set[str | None]] = {}
-    claims: dict[str, tuple[pytest.Item, dict[str, str]]] = {}
+    a hand-written xfail on a claim test is a collection error (a key naming no case is one
+    too, raised while parametrizing: :func:`_check_known_gap_cases`)."""
     for item in items:
         marker = item.get_closest_marker("claim")
         if marker is None:
@@ -178,19 +196,10 @@ def _apply_known_gaps(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(
                 f"{item.nodeid}: a claim states a known gap in its mark, "
                 f"@pytest.mark.claim(..., xfail={{'smoke': 'reason'}}), not with pytest.mark.xfail")
-        claims.setdefault(where, (item, gaps))
-        cases.setdefault(where, set()).add(case_id(item))
         scale = getattr(getattr(item, "callspec", None), "params", {}).get("scale")
         reason = gaps.get(f"{scale}[{case_id(item)}]", gaps.get(str(scale)))
         if reason is not None:
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-    for where, (item, gaps) in claims.items():
-        for key in gaps:
-            case = XFAIL_KEY.match(key).group(2)  # type: ignore[union-attr]  # validated
-            if case is not None and case not in cases[where]:
-                known = sorted(c for c in cases[where] if c is not None)
-                raise pytest.UsageError(f"{where}: xfail key {key!r} names no case of this claim; "
-                                        f"its cases are {known}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -217,6 +217,12 @@ def test_a_scale_key_covers_every_case_of_that_scale(run, monkeypatch):
         ("mlp_1x512", "full"): True, ("mlp_3x512", "full"): True}
 
 
+def test_a_known_gap_of_a_case_not_selected_is_still_valid(run):
+    result, ledger = run(ROWS, "test_claims.py::test_rows[mlp_1x512-smoke]")
+    result.assert_outcomes(passed=1)
+    assert [r.case for r in read_ledger(ledger)] == ["mlp_1x512"]
+
+
 @pytest.mark.parametrize("args, expected", [
     (("-k", "mlp_1x512"), ["test_rows[mlp_1x512-full]", "test_rows[mlp_1x512-smoke]"]),
     (("-k", "mlp_3x512 and smoke"), ["test_rows[mlp_3x512-smoke]"]),
