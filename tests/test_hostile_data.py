@@ -269,3 +269,22 @@ def test_split_status_turns_any_failure_into_its_row(tmp_path):
     root = cifar_root(tmp_path, test_batch=["not", "a", "dict"])
     row = split_status("cifar10", "test", root)
     assert row.verdict == "FAILED" and "not a CIFAR-10 batch" in row.error
+
+
+def test_planted_pickle_in_a_fixture_runs_nothing(tmp_path, monkeypatch):
+    import json
+
+    from genbench.data import load_fixture
+    from genbench.data.fixtures import MANIFEST
+
+    marker = tmp_path / "PWNED"
+    folder = tmp_path / "fixtures"
+    folder.mkdir()
+    np.savez(folder / "mnist_test.npz", x=np.array([Planted(marker)], dtype=object),
+             y=np.zeros(1, np.int64))
+    (folder / MANIFEST).write_text(json.dumps({"fixtures": {"mnist/test": {
+        "file": "mnist_test.npz", "n": 1, "source_partial": False, "sha256": "0" * 64}}}))
+    monkeypatch.setenv("GENBENCH_FIXTURES", str(folder))
+    with pytest.raises(DatasetError, match="cannot be read"):
+        load_fixture("mnist", "test")
+    assert not marker.exists()
