@@ -202,7 +202,8 @@ def _read_idx(tv_class: type) -> Reader:
             limit = 4 + 4 * ndim + n_max * size
             path = plain if _is_regular(plain) else packed
             with reading(path, title, fix):
-                data = read_regular(path, limit=limit if path is plain else None)
+                # gzip never grows data by more than ~0.1% (stored blocks), so this bounds the read too
+                data = read_regular(path, limit=limit if path is plain else limit + limit // 100 + 1024)
                 if path is packed:
                     data = _gunzip_bounded(data, limit)
                 arrays.append(parse_idx(data, ndim))
