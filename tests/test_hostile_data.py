@@ -288,3 +288,16 @@ def test_planted_pickle_in_a_fixture_runs_nothing(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="cannot be read"):
         load_fixture("mnist", "test")
     assert not marker.exists()
+
+
+def test_fifo_named_like_an_image_is_left_out_of_an_image_folder(tmp_path):
+    from PIL import Image
+
+    from genbench.data.imagenet import load_imagenet
+
+    for cls in ("a", "b"):
+        (tmp_path / "val" / cls).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "val" / cls / "real.png")
+    os.mkfifo(tmp_path / "val" / "a" / "trap.png")
+    ds = load_imagenet("val", root=tmp_path, image_size=8, workers=0)
+    assert len(ds) == 2

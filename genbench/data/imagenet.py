@@ -49,6 +49,13 @@ class _Indexed(Dataset):
         return self.transform(image), index
 
 
+def _regular_image(path: str) -> bool:
+    """An image file by extension that is a regular file: a FIFO or device named like an image
+    would block a loader worker forever, so it is left out like any other non-image."""
+    return (datasets.folder.has_file_allowed_extension(path, datasets.folder.IMG_EXTENSIONS)
+            and os.path.isfile(path))
+
+
 def inception_scaling(x: torch.Tensor) -> torch.Tensor:
     """Inception V3's input range: uint8 [0, 255] to float [-1, 1] (on the device)."""
     return x.to(torch.float32) / 127.5 - 1.0
@@ -104,7 +111,7 @@ def load_imagenet(split: str = "train", root: str | os.PathLike[str] | None = No
     if not path.is_dir():
         raise DatasetError(f"ImageNet {split}: no folder at {path}. {fix}")
     try:
-        folder = datasets.ImageFolder(str(path))
+        folder = datasets.ImageFolder(str(path), is_valid_file=_regular_image)
     except (FileNotFoundError, RuntimeError) as err:
         raise DatasetError(f"ImageNet {split}: {path} holds no readable class folders ({err}). "
                            f"{fix}") from err
