@@ -60,8 +60,6 @@ def fingerprint(module: str | os.PathLike[str], scale: str, device: str = "cpu",
     the device kind and torch's version. Settings live in the claim module (``SETTINGS``), so
     a settings change is a module change.
     """
-    import importlib.metadata
-
     import genbench
 
     root = Path(rootdir or Path.cwd()).resolve()
@@ -77,8 +75,26 @@ def fingerprint(module: str | os.PathLike[str], scale: str, device: str = "cpu",
     for path in [*dict.fromkeys(c for c in conftests if c.is_file()), module]:
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     kind = device.split(":")[0]
-    h.update(f"{scale}\0{kind}\0{importlib.metadata.version('torch')}".encode())
+    h.update(f"{scale}\0{kind}\0{_torch_version()}".encode())
     return h.hexdigest()[:16]
+
+
+def _torch_version() -> str:
+    """``torch.__version__`` (local tag included, e.g. ``2.14.1+cu130``) read from torch's
+    ``version.py`` without importing torch, so that the campaign process stays small."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("torch")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "version.py"
+        if path.is_file():
+            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", path.read_text(), re.M)
+            if found:
+                return found.group(1)
+    import importlib.metadata
+
+    return importlib.metadata.version("torch")
 
 
 # ----------------------------------------------------------------------------- the journal
