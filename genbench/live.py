@@ -56,8 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    threads = config.getoption("--threads") or os.environ.get("GENBENCH_THREADS")
-    if threads:
+    threads = config.getoption("--threads")
+    threads = os.environ.get("GENBENCH_THREADS") or None if threads is None else threads
+    if threads is not None:
         try:
             count = int(threads)
             if count < 1:
