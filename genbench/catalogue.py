@@ -41,14 +41,11 @@ class Claim:
 
 
 def case_of(item: Any) -> str | None:
-    """The item's parametrize id without its scale part (``mlp_1x512`` of
-    ``test_fit_random[mlp_1x512-smoke]``); None when the scale is its only parameter."""
-    callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return None
-    scale = callspec.params.get("scale")
-    parts = [p for p in callspec.id.split("-") if p != scale]
-    return "-".join(parts) or None
+    """The item's case: its parametrize id without the scale part (``mlp_1x512`` of
+    ``test_fit_random[mlp_1x512-smoke]``), as the plugin records it; None for one case."""
+    from genbench.pytest_plugin import case_id
+
+    return case_id(item)
 
 
 class _Collector:
