@@ -135,7 +135,7 @@ def ops_per_step(train: Callable[[int], None], steps_per_epoch: int) -> tuple[fl
     return (counts[1][0] - counts[0][0]) / steps, (counts[1][1] - counts[0][1]) / steps
 
 
-def op_ratio(device: torch.device, n: int = 512, batch: int = 64) -> dict[str, float]:
+def op_ratio(device: torch.device, n: int = 256, batch: int = 64) -> dict[str, float]:
     """aten ops per step, ``fit`` against :func:`minimal_loop` (MLP 1x512, CIFAR-sized): the
     CPU-measurable proxy for GPU launch overhead (target: launch_ratio <= 1.3)."""
     data = synthetic(n, (3, 32, 32), device)

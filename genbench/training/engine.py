@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from genbench import progress
 from genbench.errors import ConfigError, GenbenchError
 from genbench.training import checkpoint as ckpt
+from genbench.training import checks
 from genbench.training import distributed
 from genbench.training.checks import check_inputs
 from genbench.training.config import TrainConfig, lr_at
@@ -486,6 +487,12 @@ def fit(model: nn.Module, train, config: TrainConfig, test=None, *,
     trains with DistributedDataParallel over all ranks; every rank returns the same result.
     """
     check_inputs([model], train, test, labels=labels, seeds=[config.seed], where="fit")
+    checks.check_inputs([model], train, test, labels=labels, seeds=[config.seed], where="fit")
+    return _fit(model, train, config, test, device, checkpoint, progress, name, labels)
+
+
+def _fit(model: nn.Module, train, config: TrainConfig, test, device, checkpoint, progress,
+         name: str, labels: torch.Tensor | None) -> RunResult:
     rt = Runtime.of(device, _data_device(train)).join()
     with rt.seeded(config.seed):
         lab = None if labels is None else torch.as_tensor(labels)[None]
@@ -538,6 +545,7 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
     if labels is not None and tuple(labels.shape) != (k, n):
         raise ConfigError(f"fit_many: labels must have shape (K={k}, N={n}), "
                           f"got {tuple(labels.shape)}")
+    checks.check_inputs(models, train, test, labels=labels, seeds=seeds, where="fit_many")
     rt = Runtime.of(device, _data_device(train)).join()
     if rt.active:
         return _fit_many_over_ranks(models, train, config, test, seeds, labels, rt, strategy,
@@ -545,8 +553,8 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
     if strategy == "auto":
         strategy = "vmap" if rt.device.type == "cuda" else "sequential"
     if k == 1 or strategy == "sequential":
-        return [fit(m, train, config.replace(seed=s), test, device=rt, progress=progress,
-                    name=name, labels=None if labels is None else labels[i])
+        return [_fit(m, train, config.replace(seed=s), test, rt, None, progress, name,
+                     None if labels is None else labels[i])
                 for i, (m, s) in enumerate(zip(models, seeds))]
     models = [m.to(rt.device) for m in models]
     with rt.seeded(seeds[0]):
