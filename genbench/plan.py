@@ -496,7 +496,7 @@ def _regularizers(module: ModuleType, case: str | None, scale: str) -> Work:
             "mlp_3x512": 1}
     models = _zhang_models(module, case)
     parts = [p for m in models for p in _zhang_runs(module, scale, [m], 1 if case else rows[m],
-                                                    "regularized row")]
+                                                    f"regularized row {case or 'all'}")]
     return Work(tuple(parts), (UPPER,))
 
 
