@@ -83,8 +83,11 @@ def collect(keyword: str | None = None, path: str | Path = "claims") -> list[Cla
         raise GenbenchError(f"no {path}/ directory in {Path.cwd()}: run `genbench claims` from the "
                             f"root of a genbench checkout")
     collector = _Collector()
+    # genbench is imported already (this is its CLI), so pytest cannot assertion-rewrite the
+    # plugin's package; that warning is moot for a collection and must not fail it
     args = [str(path), "--collect-only", "-q", "--scale=both", "-p", "no:cacheprovider",
-            "--capture=no"] + (["-k", keyword] if keyword else [])
+            "--capture=no", "-W", "ignore::pytest.PytestAssertRewriteWarning"] + (
+        ["-k", keyword] if keyword else [])
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         status = pytest.main(args, plugins=[collector])
