@@ -1,8 +1,9 @@
-"""The training engine: configuration, fit() / fit_many(), results and the run cache."""
+"""The training engine: configuration, runtime, fit() / fit_many(), results and the run cache."""
 
-from genbench.training.config import Augment, TrainConfig
-from genbench.training.engine import NonFiniteLossError, evaluate, fit, fit_many
+from genbench.training.config import Augment, TrainConfig, lr_at
+from genbench.training.engine import Evaluation, NonFiniteLossError, evaluate, fit, fit_many
 from genbench.training.result import RunResult
+from genbench.training.runtime import Runtime
 
-__all__ = ["Augment", "TrainConfig", "NonFiniteLossError", "RunResult", "evaluate", "fit",
-           "fit_many"]
+__all__ = ["Augment", "TrainConfig", "Evaluation", "NonFiniteLossError", "RunResult",
+           "Runtime", "evaluate", "fit", "fit_many", "lr_at"]
