@@ -177,9 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="each claim case's work, time here and on one GPU, memory")
     plan.add_argument("--scale", choices=("smoke", "full"), default="full",
                       help="the scale to plan")
-    plan.add_argument("-k", default=None, help="pytest -k expression selecting claim cases")
-    plan.add_argument("--budget", default=None, help="time budget per case, e.g. 2h, 90m")
-    plan.add_argument("--memory", default=None, help="memory limit, e.g. 20GiB")
+    plan.add_argument("-k", default=None, metavar="EXPR",
+                      help="pytest -k expression selecting claim cases")
+    plan.add_argument("--budget", default=None, metavar="TIME",
+                      help="a case fits when its estimate here is within TIME, e.g. 2h, 90m")
+    plan.add_argument("--memory", default=None, metavar="SIZE",
+                      help="a case fits when its estimated peak memory is within SIZE, e.g. 20GiB")
     plan.add_argument("--json", action="store_true", help="JSON for tools instead of the table")
     plan.add_argument("--measured", default=None, metavar="LEDGER",
                       help="instead: each case a campaign ran into LEDGER, estimate vs measured")
