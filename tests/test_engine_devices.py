@@ -354,3 +354,18 @@ def test_evaluation_is_a_named_result():
     assert set(r) == {"loss", "acc", "probs"} and r["probs"].shape == (64, 10)
     buf = io.BytesIO()
     torch.save(r["probs"], buf)
+
+
+def test_streamed_labels_travel_with_their_batch_without_a_blocking_index_copy(dev):
+    """The streamed source keeps labels on the host and copies each batch's labels
+    non-blocking, instead of a blocking ``index.to(device)`` per step."""
+    from genbench.training.sources import StreamSource
+
+    images = torch.randint(0, 255, (10, 1, 4, 4), dtype=torch.uint8)
+    dataset = torch.utils.data.TensorDataset(images, torch.arange(10))
+    labels = torch.arange(10).remainder(3)[None]
+    src = StreamSource(dataset, labels.to(dev), 4, Runtime(device=dev), dev,
+                       lambda x: x.float(), workers=0, seed=0)
+    assert src.labels.device.type == "cpu" and src.steps_per_epoch == 2
+    for x, y, size in src.batches([torch.Generator(device=dev)], Augment(), 0):
+        assert y.device == x.device == dev and size == 4 and y.shape == (1, 4)
