@@ -44,7 +44,6 @@ from genbench.errors import ConfigError, GenbenchError
 from genbench.training import checkpoint as ckpt
 from genbench.training import checks
 from genbench.training import distributed
-from genbench.training.checks import check_inputs
 from genbench.training.config import TrainConfig, lr_at
 from genbench.training.result import RunResult
 from genbench.training.runtime import Runtime
@@ -486,7 +485,6 @@ def fit(model: nn.Module, train, config: TrainConfig, test=None, *,
     ``labels`` overrides the training labels (shape (N,)). Under torchrun the same call
     trains with DistributedDataParallel over all ranks; every rank returns the same result.
     """
-    check_inputs([model], train, test, labels=labels, seeds=[config.seed], where="fit")
     checks.check_inputs([model], train, test, labels=labels, seeds=[config.seed], where="fit")
     return _fit(model, train, config, test, device, checkpoint, progress, name, labels)
 
@@ -540,7 +538,6 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
         raise ConfigError(f"fit_many: seeds has {len(seeds)} entries for {k} models")
     if strategy not in ("auto", "vmap", "sequential"):
         raise ConfigError(f"fit_many: strategy={strategy!r}; allowed: auto, vmap, sequential")
-    check_inputs(models, train, test, labels=labels, seeds=seeds, where="fit_many")
     n = len(_arrays(train, "training")[1]) if not hasattr(train, "stream_dataset") else None
     if labels is not None and tuple(labels.shape) != (k, n):
         raise ConfigError(f"fit_many: labels must have shape (K={k}, N={n}), "
