@@ -34,9 +34,16 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    import warnings
+
+    from genbench.ledger import LedgerWarning
     from genbench.report import write_report
 
-    paths = write_report(ledger=args.ledger, out=args.out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LedgerWarning)
+        paths = write_report(ledger=args.ledger, out=args.out)
+    for warning in caught:  # one line each, without Python's source-line echo
+        print(f"genbench report: {warning.message}", file=sys.stderr)
     for path in paths:
         print(path)
     return 0

@@ -24,11 +24,13 @@ import html
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from genbench.ledger import Check, ClaimRecord, default_ledger_path, fmt, latest, read_ledger
+from genbench.ledger import (Check, ClaimRecord, LedgerWarning, default_ledger_path, fmt, latest,
+                             read_ledger)
 
 COLUMNS = ("claim", "case", "statement", "paper", "measured (needs)", "n", "scale", "device",
            "seconds", "verdict")
@@ -57,7 +59,12 @@ def write_report(ledger: str | os.PathLike[str] | None = None,
     ``ledger`` defaults to ``$GENBENCH_LEDGER`` or ``results/ledger.jsonl`` in the current
     directory. Returns the paths written, reports first.
     """
-    records = list(latest(read_ledger(ledger or default_ledger_path())).values())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LedgerWarning)
+        records = list(latest(read_ledger(ledger or default_ledger_path())).values())
+    skipped = [str(w.message) for w in caught if issubclass(w.category, LedgerWarning)]
+    for w in caught:  # the caller still sees every warning
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures, used = [], set()
@@ -65,8 +72,8 @@ def write_report(ledger: str | os.PathLike[str] | None = None,
         for spec in record.figures:
             figures.append(_draw_safely(record, spec, out, used))
     md, page = out / "report.md", out / "report.html"
-    md.write_text(render_markdown(records, figures))
-    page.write_text(render_html(records, figures))
+    md.write_text(render_markdown(records, figures, skipped))
+    page.write_text(render_html(records, figures, skipped))
     return [md, page] + [f.path for f in figures if f.path is not None]
 
 
@@ -167,10 +174,13 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(records: list[ClaimRecord], figures: list[Figure]) -> str:
+def render_markdown(records: list[ClaimRecord], figures: list[Figure],
+                    skipped: Sequence[str] = ()) -> str:
     prov, mixed = provenance(records)
     columns = COLUMNS + (("commit, time",) if mixed else ())
-    lines = ["# genbench report", "", summary(records), "", prov, "",
+    lines = ["# genbench report", "", summary(records), "", prov, ""]
+    lines += [f"Skipped ledger line: {_md(s)}" + "  " for s in skipped] + ([""] if skipped else [])
+    lines += [
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in records:
         cells = row(r)
@@ -229,7 +239,8 @@ STYLE = (
     "p.prov{color:#555}")
 
 
-def render_html(records: list[ClaimRecord], figures: list[Figure]) -> str:
+def render_html(records: list[ClaimRecord], figures: list[Figure],
+                skipped: Sequence[str] = ()) -> str:
     esc = html.escape
     prov, mixed = provenance(records)
     columns = COLUMNS + (("commit, time",) if mixed else ())
@@ -288,7 +299,8 @@ def render_html(records: list[ClaimRecord], figures: list[Figure]) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>genbench report</title>"
             f"<style>{STYLE}</style></head><body><h1>genbench report</h1>"
             f"<p>{esc(summary(records))}</p><p class='prov'>{esc(prov)}</p>"
-            f"<table><tr>{head}</tr>{''.join(rows)}</table><h2>Claims</h2>"
+            + "".join(f"<p class='err'>Skipped ledger line: {esc(s)}</p>" for s in skipped)
+            + f"<table><tr>{head}</tr>{''.join(rows)}</table><h2>Claims</h2>"
             + "".join(sections) + "</body></html>\n")
 
 

@@ -136,6 +136,16 @@ def test_hostile_figures_and_lines_draw_the_rest(tmp_path):
     assert len(pngs) == 3 and len({p.name for p in pngs}) == 3
     text = md.read_text()
     assert "2 non-finite values left out" in text and "1 non-finite value left out" in text
+    assert "Skipped ledger line: " in text and ":2: skipped an unreadable ledger line" in text
+
+
+def test_cli_report_names_skipped_lines_in_one_line_each(ledger, tmp_path, capsys):
+    with open(ledger, "a") as f:
+        f.write("null\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert main(["report", "--ledger", str(ledger), "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("genbench report: ") for line in err)
+    assert ":5: skipped" in err[0] and ":6: skipped" in err[1]
 
 
 def test_reference_lines_are_kept_and_drawn(tmp_path):
