@@ -17,11 +17,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 from genbench.errors import GenbenchError
-from genbench.ledger import default_ledger_path
+from genbench.ledger import LedgerWarning, default_ledger_path
 from genbench.report import write_report
 
 
@@ -62,7 +63,11 @@ def run_claims(scale: str = "smoke", keyword: str | None = None,
     if not path.is_file():
         print(f"genbench run: pytest wrote no claim records to {path} (exit status {status})")
         return status or 1
-    written = write_report(path, out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LedgerWarning)
+        written = write_report(path, out)
+    for warning in caught:  # one line each (a torn last line of an interrupted run, ...)
+        print(f"genbench run: {warning.message}", file=sys.stderr)
     print(f"genbench run: report written to {written[1]} (and {written[0].name}); "
           f"ledger {path}; pytest exit status {status}")
     if interrupted:
