@@ -26,7 +26,9 @@ child dies with its campaign (``PR_SET_PDEATHSIG``), so no orphan writes a late 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import hashlib
 import json
 import os
@@ -37,7 +39,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from genbench.errors import GenbenchError
 from genbench.plan import (GIB, Estimate, Plan, Rates, fmt_seconds, make_plan, parse_bytes,
@@ -203,6 +205,29 @@ def run_campaign(scale: str = "full", keyword: str | None = None, *, ledger: str
     root = Path(rootdir or Path.cwd()).resolve()
     ledger = Path(ledger).resolve()
     journal = journal_path(ledger)
+    with _only_campaign(journal):
+        return _run_campaign(scale, keyword, root, ledger, journal, budget, memory, device, claims,
+                             retry_errors, extra, plan, rates, dry_run)
+
+
+@contextlib.contextmanager
+def _only_campaign(journal: Path) -> Iterator[None]:
+    """One campaign per ledger at a time (two would run the same cases twice): an exclusive
+    lock on ``<journal>.lock``, released when the campaign ends or dies."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    with open(journal.with_name(journal.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GenbenchError(f"another campaign is running on {journal.name.removesuffix('.campaign.jsonl')}"
+                                f".jsonl (lock {lock.name}); wait for it or stop it") from None
+        yield
+
+
+def _run_campaign(scale: str, keyword: str | None, root: Path, ledger: Path, journal: Path,
+                  budget: str | float | None, memory: str | int | None, device: str | None,
+                  claims: str, retry_errors: bool, extra: Sequence[str], plan: Plan | None,
+                  rates: Rates | None, dry_run: bool) -> list[Outcome]:
     budget_s = parse_duration(budget) if isinstance(budget, str) else budget
     memory_limit = parse_bytes(memory) if isinstance(memory, str) else memory
     if plan is None and rates is None:  # collect and calibrate in a child: the campaign

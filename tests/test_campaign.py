@@ -180,3 +180,15 @@ def test_budget_and_memory_keep_cases_out(project: Path, monkeypatch) -> None:
                        memory="100MiB")
     assert {o.status for o in out} == {"skipped", "not run"}
     assert all("memory" in o.detail for o in out if o.status == "not run")
+
+
+def test_a_second_campaign_on_the_same_ledger_is_refused(project: Path) -> None:
+    import fcntl
+
+    from genbench.errors import GenbenchError
+
+    ledger = project / "ledger.jsonl"
+    with open(project / "ledger.campaign.jsonl.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a campaign is running
+        with pytest.raises(GenbenchError, match="another campaign is running"):
+            run_campaign("full", ledger=ledger, device="cpu", rootdir=project, rates=RATES)
