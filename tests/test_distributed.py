@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from genbench.training import RunResult
 from tests.distributed_worker import CONFIG, SPEC, build
@@ -59,7 +60,14 @@ def test_ddp_fit_on_two_gloo_ranks_equals_one_process(two_ranks):
 
 def test_fit_many_splits_models_over_ranks_and_gathers_all(two_ranks):
     train, test = prepare(SPEC, device=Runtime.from_env("full").device)
-    alone = fit_many([build(s) for s in range(3)], train, CONFIG, test, seeds=[0, 1, 2])
+    # the ranks run with one thread each (OMP_NUM_THREADS=1); bitwise equality is promised
+    # for one thread count (CPU GEMMs split their sums by threads; docs/architecture.md)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = fit_many([build(s) for s in range(3)], train, CONFIG, test, seeds=[0, 1, 2])
+    finally:
+        torch.set_num_threads(threads)
     gathered = [RunResult.from_json(t) for t in two_ranks["fit_many"]]
     assert [r.seed for r in gathered] == [0, 1, 2]
     for a, b in zip(alone, gathered):
