@@ -44,7 +44,8 @@ FIELDS = [(cls, f.name) for cls in CLASSES for f in dataclasses.fields(cls)]
 
 
 @pytest.mark.parametrize("cls, field_name", FIELDS, ids=[f"{c.__name__}.{n}" for c, n in FIELDS])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(value=ANY_VALUE)
 def test_any_value_is_accepted_with_its_type_or_refused_naming_the_field(cls, field_name, value):
     try:
@@ -56,8 +57,8 @@ def test_any_value_is_accepted_with_its_type_or_refused_naming_the_field(cls, fi
     accepted = getattr(obj, field_name)
     if isinstance(accepted, float):
         assert math.isfinite(accepted)
-    if isinstance(accepted, int) and not isinstance(accepted, bool):
-        assert -(2 ** 63) <= accepted < 2 ** 63
+    if field_name in ("seed", "subset_seed", "batch_size", "max_epochs", "eval_every"):
+        assert isinstance(accepted, int) and 0 <= accepted < 2 ** 63
 
 
 @pytest.mark.parametrize("kwargs, field", [
