@@ -14,7 +14,8 @@ import pytest
 
 from genbench.analysis import good_range
 from genbench.experiment import DataSpec
-from genbench.stats import binomial_floor
+from genbench.papers.consensus import CONSENSUS, FIGURE1
+from genbench.stats import binomial_floor, seed_spread
 from genbench.studies import consensus as cs
 
 SETTINGS = {
@@ -35,22 +36,31 @@ ALPHAS = tuple(round(-1.5 + 0.1 * i, 1) for i in range(41))  # -1.5 ... 2.5 in s
 
 # Figure 1. "Good" is not defined numerically in the paper; an interpolated network is good
 # when its test accuracy is at most 2 points below the worse of the two solutions (about twice
-# the 95% binomial half-width of a ~93% accuracy on 2,000 test images). Range and the good level
-# differ from the paper's plot, so each side must reach at least half the paper's extent.
+# the 95% binomial half-width of a ~93% accuracy on 2,000 test images). "Reproduced" means the
+# good range contains the paper's range (-1.0, 0.4) around w2 (alpha = 0): it reaches at least
+# 1.0 outward (alpha <= -1.0) and 0.4 inward (alpha >= 0.4) on the 0.1 grid of ALPHAS. A shorter
+# range is a range the paper did not show, so it does not reproduce Figure 1 (no partial credit).
 GOOD_MARGIN = 0.02
-PAPER_RANGE = (-1.0, 0.4)
-PAPER_REACH = (1.0, 0.4)  # outward beyond the solution, inward towards the other one
-REACH_FRACTION = 0.5
-# Figures 2-3. The overfitting phase runs from the epoch of least validation loss to the last;
-# it needs >= 5 epochs for a slope; the loss must rise by >= 5% of its minimum (more than the
-# epoch-to-epoch jitter of a flat curve); "flat" accuracy moves by <= 2 points over the phase
-# (about twice the 95% half-width of a ~95% accuracy on 2,007 test images).
+PAPER_RANGE = FIGURE1.good_range  # genbench.papers.consensus
+PAPER_REACH = (-PAPER_RANGE[0], PAPER_RANGE[1])  # outward beyond w2, inward towards w1
+GRID_EPS = 1e-9  # reaches are differences of grid values: compare up to float rounding
+# Figures 2-3. Figure 2 is on MNIST (1,000 training images, the 10,000 test images as validation
+# set; smoke: the fixture's 2,000), Figure 3 on USPS (the paper: "Figures 3 and 5 are based on"
+# USPS). The overfitting phase runs from the epoch of least validation loss to the last; it needs
+# >= 5 epochs for a slope. The validation loss must rise: the rise (last / minimum - 1) of the
+# verdict's seed 0 must exceed RISE_SDS standard deviations of the same rise measured on
+# SPREAD_SEEDS (other seeds, never the verdict's): a rise within 3 seed-to-seed SDs of zero is
+# not told apart from run-to-run noise (the old fixed 5% sat inside that noise, and the USPS
+# verdict flipped with the torch thread count: 3.7% with 2 threads, 9.5% with 1). "Flat" accuracy
+# moves by <= 2 points over the phase (about twice the 95% binomial half-width of a ~90%
+# accuracy on 2,000 validation images).
 MIN_PHASE_EPOCHS = 5
-MIN_LOSS_RISE = 0.05
+SPREAD_SEEDS = (1, 2, 3)
+RISE_SDS = 3.0
 FLAT_ACC = 0.02
 # Abstract: "95% accuracy ... with 90% of the test samples classified". The best consensus
 # accuracy at coverage >= 90% must not be significantly (one-sided 2.5%, binomial) below 95%.
-PAPER_ACC, PAPER_COVERAGE = 0.95, 0.90
+PAPER_ACC, PAPER_COVERAGE = CONSENSUS.accuracy, CONSENSUS.coverage
 # Figure 5: overlap = 2 min(A, 1 - A), A the AUROC of telling wrong from right by loss.
 # "Overlap very little": <= 0.10 at every epoch, i.e. a misclassified sample's loss exceeds a
 # correctly classified one's with probability >= 0.95.
@@ -58,11 +68,6 @@ MAX_OVERLAP = 0.10
 # Figure 8: "the difference between these three are not significant". A dropout rate that moved
 # the consensus accuracy by more than 3 points at some threshold would be a visible effect.
 MAX_DROPOUT_GAP = 0.03
-
-# Measured at smoke scale (USPS fixture = the full data, CPU): the loss split and the logit norm
-# reproduce, but the validation loss barely rises above its minimum at epoch 16 of 20: by 3.7%
-# with torch's 2 CPU threads and 9.5% with 1 thread (same seed; only the summation order
-# differs), i.e. the rise is within the run-to-run jitter of a flat curve.
 
 SOURCE = "Consensus-based classification and overfitting (Sections II-V)"
 
@@ -73,7 +78,11 @@ def _line(xs, ys_by_label):
 
 @pytest.mark.claim("C.S2.interpolation", source=f"{SOURCE}, Section II, Figure 1",
                    statement="along w = a*w1 + (1-a)*w2 between two good solutions there is a "
-                             "range of a with good solutions (the paper shows -1.0 to 0.4)")
+                             "range of a with good solutions (the paper shows -1.0 to 0.4)",
+                   paper="Figure 1: good solutions for alpha in (-1.0, 0.4)",
+                   xfail={"smoke": "c_cnn on the 1,000-image MNIST fixture (2,000 test images): "
+                                   "the good range around w2 does not contain the paper's "
+                                   "(-1.0, 0.4)"})
 def test_interpolation(claim, scale, device):
     s = SETTINGS[scale]
     path = cs.interpolation(s, ALPHAS, device)
@@ -88,8 +97,10 @@ def test_interpolation(claim, scale, device):
     claim.note("good_range", list(good))
     claim.note("paper_range", list(PAPER_RANGE))
     claim.note("accuracy_w1_w2", [acc[1.0], acc[0.0]])
-    claim.at_least("outward_reach", outward, REACH_FRACTION * PAPER_REACH[0], paper=PAPER_REACH[0])
-    claim.at_least("inward_reach", inward, REACH_FRACTION * PAPER_REACH[1], paper=PAPER_REACH[1])
+    claim.at_least("outward_reach (good range reaches alpha = -1.0)", outward,
+                   PAPER_REACH[0] - GRID_EPS, paper=PAPER_REACH[0])
+    claim.at_least("inward_reach (good range reaches alpha = 0.4)", inward,
+                   PAPER_REACH[1] - GRID_EPS, paper=PAPER_REACH[1])
     claim.figure("consensus_fig1a", "Figure 1(a): test loss along alpha*w1 + (1-alpha)*w2",
                  "line", "alpha", "test loss", _line(ALPHAS, {"c_cnn": path.loss}))
     claim.figure("consensus_fig1b", "Figure 1(b): test accuracy along alpha*w1 + (1-alpha)*w2",
@@ -103,38 +114,50 @@ def test_interpolation(claim, scale, device):
                              "rise comes from misclassified samples (their loss grows) while "
                              "correctly classified samples' loss falls; the softmax inputs' "
                              "magnitude grows",
-                   xfail={"smoke": "USPS c_cnn, 20 epochs: the validation loss rise after its "
-                                   "minimum is below the 5% bound (within thread-count jitter); "
-                                   "the loss split and the logit norm reproduce"})
+                   paper="Figure 2: MNIST, 1,000 training / 10,000 validation images; Figure 3: "
+                         "USPS 7,291 / 2,007 (curves only, no numbers)",
+                   xfail={"smoke": "MNIST c_cnn, 1,000 fixture images, 20 epochs: the validation-"
+                                   "loss minimum comes too late for a 5-epoch overfitting phase "
+                                   "(same epoch with 1 and 2 torch threads); the USPS loss split "
+                                   "and the logit norms reproduce"})
 def test_val_loss_split(claim, scale, device):
     s = SETTINGS[scale]
-    d = cs.loss_dynamics(s, device)
-    best, last = d.best_epoch, d.epochs[-1]
-
-    claim.sizes(**cs.size_notes(s.usps))
-    claim.seeds(0)
-    claim.at_least("overfitting_phase_epochs", last - best + 1, MIN_PHASE_EPOCHS)
-    claim.at_least("validation_loss_rise", d.test_loss[-1] / d.test_loss[best - 1] - 1,
-                   MIN_LOSS_RISE)
-    claim.at_most("validation_accuracy_change", abs(d.test_acc[-1] - d.test_acc[best - 1]),
-                  FLAT_ACC)
-    wrong, right = cs.phase_slope(d.loss_wrong, best), cs.phase_slope(d.loss_correct, best)
-    claim.holds("misclassified_loss_rises", wrong > 0, measured=wrong, expected="> 0")
-    claim.holds("correct_loss_falls", right < 0, measured=right, expected="< 0")
-    claim.holds("logit_norm_grows", d.logit_norm_last > d.logit_norm_best,
-                measured=d.logit_norm_last - d.logit_norm_best, expected="> 0 (last - best epoch)")
-    claim.note("logit_norm_best_last", [d.logit_norm_best, d.logit_norm_last])
-    claim.note("best_epoch", best)
-    claim.note("whole_run_slopes", {"wrong": cs.phase_slope(d.loss_wrong, 1),
-                                    "correct": cs.phase_slope(d.loss_correct, 1)})
-    claim.note("n_wrong", d.n_wrong)
-    claim.note("logit_norm_per_epoch", d.logit_norms)
-    claim.figure("consensus_fig2a", "Figure 2(a): training and validation loss (USPS)", "line",
-                 "epoch", "loss", _line(d.epochs, {"training": d.train_loss,
-                                                   "validation": d.test_loss}))
+    # Figure 2 (MNIST): the validation loss rises while the accuracy stays flat
+    m = cs.loss_dynamics(s, device, seed=0, dataset="mnist")
+    best, last = m.best_epoch, m.epochs[-1]
+    rise = m.loss_rise
+    spread = seed_spread(cs.loss_rises(s, SPREAD_SEEDS, device, dataset="mnist"))
+    claim.at_least("mnist: overfitting_phase_epochs", last - best + 1, MIN_PHASE_EPOCHS)
+    claim.at_least(f"mnist: validation_loss_rise (>= {RISE_SDS:g} SD of seeds "
+                   f"{', '.join(map(str, SPREAD_SEEDS))})", rise, spread.band(RISE_SDS))
+    claim.at_most("mnist: validation_accuracy_change",
+                  abs(m.test_acc[-1] - m.test_acc[best - 1]), FLAT_ACC)
+    claim.holds("mnist: logit_norm_grows", m.logit_norm_last > m.logit_norm_best,
+                measured=m.logit_norm_last - m.logit_norm_best, expected="> 0 (last - best epoch)")
+    claim.note("mnist: rise on the spread seeds", list(spread.values))
+    claim.note("mnist: best_epoch", best)
+    # Figure 3 (USPS): the rise comes from the misclassified samples
+    u = cs.loss_dynamics(s, device, seed=0, dataset="usps")
+    ub = u.best_epoch
+    wrong, right = cs.phase_slope(u.loss_wrong, ub), cs.phase_slope(u.loss_correct, ub)
+    claim.at_least("usps: overfitting_phase_epochs", u.epochs[-1] - ub + 1, MIN_PHASE_EPOCHS)
+    claim.holds("usps: misclassified_loss_rises", wrong > 0, measured=wrong, expected="> 0")
+    claim.holds("usps: correct_loss_falls", right < 0, measured=right, expected="< 0")
+    claim.holds("usps: logit_norm_grows", u.logit_norm_last > u.logit_norm_best,
+                measured=u.logit_norm_last - u.logit_norm_best, expected="> 0 (last - best epoch)")
+    claim.note("usps: best_epoch", ub)
+    claim.note("usps: whole_run_slopes", {"wrong": cs.phase_slope(u.loss_wrong, 1),
+                                          "correct": cs.phase_slope(u.loss_correct, 1)})
+    claim.note("usps: n_wrong", u.n_wrong)
+    claim.note("logit_norm_per_epoch", {"mnist": m.logit_norms, "usps": u.logit_norms})
+    claim.sizes(**cs.size_notes(s.mnist), **cs.size_notes(s.usps))
+    claim.seeds(0, *SPREAD_SEEDS)
+    claim.figure("consensus_fig2a", "Figure 2(a): training and validation loss (MNIST)", "line",
+                 "epoch", "loss", _line(m.epochs, {"training": m.train_loss,
+                                                   "validation": m.test_loss}))
     claim.figure("consensus_fig3", "Figure 3: validation loss of correctly / incorrectly "
                  "classified samples (USPS)", "line", "epoch", "mean loss",
-                 _line(d.epochs, {"correct": d.loss_correct, "incorrect": d.loss_wrong}),
+                 _line(u.epochs, {"correct": u.loss_correct, "incorrect": u.loss_wrong}),
                  logy=True)
     claim.conclude()
 
@@ -193,7 +216,7 @@ def test_consensus_beats_single(claim, scale, device):
                              "classified samples barely overlap")
 def test_loss_distributions(claim, scale, device):
     s = SETTINGS[scale]
-    d = cs.loss_dynamics(s, device)
+    d = cs.loss_dynamics(s, device, seed=0, dataset="usps")
     shown = sorted({1, len(d.epochs) // 2, len(d.epochs)})
 
     claim.sizes(**cs.size_notes(s.usps), epochs=f"{len(d.epochs)} per-epoch models")

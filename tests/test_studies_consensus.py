@@ -10,6 +10,7 @@ import torch
 
 from genbench import models
 from genbench.analysis import ThresholdSweep
+from genbench.errors import ConfigError
 from genbench.experiment import DataSpec, Runs, prepare, train_runs
 from genbench.stats import binomial_floor
 from genbench.studies import consensus as cs
@@ -62,6 +63,18 @@ def test_loss_dynamics_on_a_tiny_usps_subset():
         assert right.numel() + wrong.numel() == 200 and wrong.numel() == n_wrong
     assert d.logit_norm_best > 0 and d.logit_norm_last == d.logit_norms[-1]
     assert len(d.logit_norms) == 3
+    assert d.loss_rise == pytest.approx(d.test_loss[-1] / d.test_loss[d.best_epoch - 1] - 1)
+
+
+def test_loss_dynamics_on_mnist_and_seeds():
+    a = cs.loss_dynamics(TINY, seed=0, dataset="mnist")
+    b = cs.loss_dynamics(TINY, seed=1, dataset="mnist")
+    assert a.epochs == [1, 2] and sum(r.numel() + w.numel() for r, w in a.losses[:1]) == 200
+    assert a.test_loss != b.test_loss  # another seed is another run
+    rises = cs.loss_rises(TINY, (0, 1), dataset="mnist")
+    assert len(rises) == 2 and all(r >= 0 for r in rises)
+    with pytest.raises(ConfigError, match="mnist"):
+        cs.loss_dynamics(TINY, dataset="cifar10")
 
 
 def test_members_share_the_section_ii_run_and_interpolation_ends_at_the_solutions():

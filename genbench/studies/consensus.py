@@ -43,6 +43,7 @@ from genbench.analysis import (
 )
 from genbench.analysis.escape import load_point
 from genbench.data import ArrayDataset
+from genbench.errors import ConfigError
 from genbench.experiment import DataSpec, Runs, prepare, raw_splits, train_runs
 from genbench.training import RunResult, TrainConfig
 
@@ -181,6 +182,11 @@ class LossDynamics:
     logit_norm_last: float
     logit_norms: list[float]
 
+    @property
+    def loss_rise(self) -> float:
+        """Relative rise of the validation loss from its minimum to the last epoch (Figure 2)."""
+        return self.test_loss[-1] / self.test_loss[self.best_epoch - 1] - 1
+
 
 def phase_slope(values: Sequence[float], start_epoch: int) -> float:
     """Per-epoch slope of ``values`` (one per epoch, from epoch 1) from ``start_epoch`` on;
@@ -189,10 +195,18 @@ def phase_slope(values: Sequence[float], start_epoch: int) -> float:
     return trend(tail) if len(tail) >= 2 else float("nan")
 
 
-def loss_dynamics(setting: Setting, device: torch.device | str = "cpu") -> LossDynamics:
-    """The Section II network on USPS: loss split per epoch and logit norms (Section III)."""
-    config = setting.config(setting.usps_epochs, per_epoch=True)
-    (run,), test = _runs("c_cnn", setting.usps, config, (0,), {}, device)
+def loss_dynamics(setting: Setting, device: torch.device | str = "cpu", seed: int = 0,
+                  dataset: str = "usps") -> LossDynamics:
+    """The Section II network's validation curves, loss split per epoch and logit norms
+    (Section III), from one ``seed``. ``dataset``: "mnist" for Figure 2 (1,000 training images,
+    the test set as validation set), "usps" for Figures 3 and 5 (the paper: "Figures 3 and 5
+    are based on ... this dataset")."""
+    if dataset not in ("mnist", "usps"):
+        raise ConfigError(f"loss_dynamics: dataset must be 'mnist' or 'usps', got {dataset!r}")
+    spec, epochs = ((setting.mnist, setting.mnist_epochs) if dataset == "mnist"
+                    else (setting.usps, setting.usps_epochs))
+    config = setting.config(epochs, per_epoch=True)
+    (run,), test = _runs("c_cnn", spec, config, (seed,), {}, device)
     y = test.y.cpu()
     per_epoch = run.test_history  # (epochs, samples, classes) logits
     splits = [loss_split(z, y) for z in per_epoch]
@@ -207,6 +221,22 @@ def loss_dynamics(setting: Setting, device: torch.device | str = "cpu") -> LossD
         n_wrong=[s.n_wrong for s in splits], overlap=[loss_overlap(c, w) for c, w in losses],
         losses=losses, best_epoch=best, logit_norm_best=norms[best - 1],
         logit_norm_last=norms[-1], logit_norms=norms)
+
+
+def loss_rises(setting: Setting, seeds: Sequence[int], device: torch.device | str = "cpu",
+               dataset: str = "mnist") -> list[float]:
+    """:attr:`LossDynamics.loss_rise` of the Section II network for each of ``seeds``, trained
+    in one launch (the seed-to-seed spread that sets Figure 2's rise bound)."""
+    if dataset not in ("mnist", "usps"):
+        raise ConfigError(f"loss_rises: dataset must be 'mnist' or 'usps', got {dataset!r}")
+    spec, epochs = ((setting.mnist, setting.mnist_epochs) if dataset == "mnist"
+                    else (setting.usps, setting.usps_epochs))
+    runs, _ = _runs("c_cnn", spec, setting.config(epochs, per_epoch=True), seeds, {}, device)
+    rises = []
+    for run in runs:
+        loss = [float(v) for v in run.curves["test_loss"]]
+        rises.append(loss[-1] / min(loss) - 1)
+    return rises
 
 
 # ----------------------------------------------------------------------------- Section V.B, V.C
