@@ -657,9 +657,23 @@ def _interpolation(module: ModuleType, case: str | None, scale: str) -> Work:
                         alphas * fwd * test, 0),))
 
 
-@estimates("C.S3.val_loss_split", "C.S5.loss_distributions")
+@estimates("C.S5.loss_distributions")
 def _dynamics(module: ModuleType, case: str | None, scale: str) -> Work:
     return Work(tuple(_consensus_runs(module.SETTINGS[scale], "dynamics")))
+
+
+@estimates("C.S3.val_loss_split")
+def _val_loss_split(module: ModuleType, case: str | None, scale: str) -> Work:
+    """Figure 2 on MNIST (seed 0 and the spread seeds, the test set evaluated every epoch) and
+    Figure 3's split on USPS (shared with C.S5.loss_distributions)."""
+    s = module.SETTINGS[scale]
+    seeds = 1 + len(getattr(module, "SPREAD_SEEDS", ()))
+    mnist = s.mnist.n_train or DATASETS["mnist"][1]
+    test = s.mnist.n_test or DATASETS["mnist"][2]
+    part = training("c_cnn", "mnist", images=mnist, epochs=s.mnist_epochs, runs=seeds,
+                    evals=s.mnist_epochs, eval_images=test, batch=s.batch_size,
+                    label="Figure 2 loss dynamics")
+    return Work((part, *_consensus_runs(s, "dynamics")))
 
 
 @estimates("C.A1.consensus", "C.S5.consensus_beats_single")
