@@ -375,21 +375,27 @@ class Accuracy:
 
 
 def accuracy(ledger: str | os.PathLike[str]) -> list[Accuracy]:
-    """The campaign journal's finished cases (latest per node), each with the record's seconds."""
+    """Every finished case of the campaign journal, in order, with its ``start`` line's estimate
+    and the record it wrote (the node's record stamped between its start and its end)."""
     ledger = Path(ledger)
-    records = {r.get("node_id"): r for r in _read_jsonl(ledger)}
-    last: dict[str, Accuracy] = {}
+    records = _read_jsonl(ledger)
+    starts: dict[str, dict[str, Any]] = {}
+    found = []
     for entry in _read_jsonl(journal_path(ledger)):
+        node = entry.get("node_id")
+        if entry.get("event") == "start":
+            starts[node] = entry
+            continue
         if entry.get("event") != "end":
             continue
-        start = next((e for e in reversed(_read_jsonl(journal_path(ledger)))
-                      if e.get("event") == "start" and e.get("node_id") == entry["node_id"]), {})
-        record = records.get(entry["node_id"])
-        last[entry["node_id"]] = Accuracy(
-            entry["node_id"], entry.get("verdict"), entry.get("estimate_s"), entry["wall_s"],
-            record.get("seconds") if record and entry.get("verdict") else None,
-            start.get("estimate_memory"), entry.get("peak_rss", 0))
-    return list(last.values())
+        start = starts.get(node, {})
+        record = next((r for r in records if r.get("node_id") == node and
+                       start.get("started", "") <= r.get("timestamp", "") <= entry.get("ended", "")),
+                      None)
+        found.append(Accuracy(node, entry.get("verdict"), entry.get("estimate_s"), entry["wall_s"],
+                              record.get("seconds") if record else None,
+                              start.get("estimate_memory"), entry.get("peak_rss", 0)))
+    return found
 
 
 def accuracy_table(ledger: str | os.PathLike[str]) -> str:
