@@ -169,7 +169,11 @@ def _extreme_point(claim, s: Settings, model: str, dataset: str, weight_decay: f
                          "errors on the test sample'",
                    xfail={"smoke[eo_cnn-mnist]": "eo_cnn/MNIST at smoke (R = 3, 12 epochs of the "
                                                  "1,100-image corrupted set): median clean-train "
-                                                 "accuracy below the 0.99 bound"})
+                                                 "accuracy below the 0.99 bound",
+                          "smoke[eo_mlp-fashion_mnist]": "eo_mlp/Fashion-MNIST at smoke (R = 5, "
+                                                         "20 epochs of the 1,100-image corrupted "
+                                                         "set): median clean-train accuracy "
+                                                         "below the 0.99 bound"})
 @pytest.mark.parametrize("pair", PAIR_IDS)
 def test_extreme_point(claim, scale, device, pair):
     s = SETTINGS[scale]
@@ -178,7 +182,12 @@ def test_extreme_point(claim, scale, device, pair):
 
 
 @pytest.mark.claim("E.S3.l2_does_not_prevent", source=f"{PAPER}, Section 3",
-                   statement="adding l2 regularization does not prevent reaching such points")
+                   statement="adding l2 regularization does not prevent reaching such points",
+                   xfail={"smoke[eo_mlp-fashion_mnist]": "eo_mlp/Fashion-MNIST at smoke (R = 5, "
+                                                         "20 epochs of the 1,100-image corrupted "
+                                                         "set, weight decay 1e-4): median "
+                                                         "clean-train accuracy below the 0.99 "
+                                                         "bound"})
 @pytest.mark.parametrize("pair", PAIR_IDS)
 def test_l2_does_not_prevent(claim, scale, device, pair):
     s = SETTINGS[scale]
@@ -237,7 +246,14 @@ def test_distance_from_init(claim, scale, device, pair):
                              "a critical point that still generalizes very badly",
                    paper="Section 3: 'when performing a full vanilla gradient descent, the "
                          "algorithm converges to a critical point with very low generalizing "
-                         "ability'")
+                         "ability'",
+                   xfail={f"smoke[{pair}]": f"{pair} at smoke (100 full-batch GD steps, lr 0.1, "
+                                            "on the 500-image clean set from R = 5 extreme "
+                                            f"points): {failing}" for pair, failing in (
+                       ("eo_mlp-mnist", "median test accuracy after GD above the 0.05 bound and "
+                                        "median clean gradient norm above the normal points'"),
+                       ("eo_mlp-fashion_mnist", "median test accuracy after GD above the 0.05 "
+                                                "bound"))})
 @pytest.mark.parametrize("pair", PAIR_IDS)
 def test_critical_on_clean(claim, scale, device, pair):
     s = SETTINGS[scale]
@@ -265,7 +281,12 @@ def test_critical_on_clean(claim, scale, device, pair):
 
 @pytest.mark.claim("E.S3.sgd_escapes", source=f"{PAPER}, Section 3 and Conclusion",
                    statement="SGD on the clean training set started at an extreme point converges "
-                             "to a point that generalizes well again")
+                             "to a point that generalizes well again",
+                   xfail={f"smoke[{pair}]": f"{pair} at smoke (plain SGD, lr 0.1, 4,000 steps of "
+                                            "the 500-image clean set from 2 extreme points): "
+                                            "median escaped test accuracy below the normal "
+                                            "median - 0.05" for pair in ("eo_mlp-mnist",
+                                                                         "eo_mlp-fashion_mnist")})
 @pytest.mark.parametrize("pair", PAIR_IDS)
 def test_sgd_escapes(claim, scale, device, pair):
     s = SETTINGS[scale]
@@ -279,7 +300,8 @@ def test_sgd_escapes(claim, scale, device, pair):
                [config.lr, config.momentum, config.batch_size, config.max_epochs, len(starts)])
     escaped = eo.escapes(study, data, starts, config)
     final = float(np.median([e.final_test_acc for e in escaped]))
-    claim.at_least("median escaped test acc", final, normal - ESCAPE_TOL, paper=normal)
+    claim.at_least("median escaped test acc (bound: normal median - 0.05)", final,
+                   normal - ESCAPE_TOL)
     claim.note("test acc (normal median, escape starts)",
                [normal, [e.start_test_acc for e in escaped]])
     claim.figure(f"extreme_escape_{model}_{dataset}", f"SGD from extreme points, {study.name}",
