@@ -4,6 +4,7 @@ settings constructed here so a typo cannot hide until a GPU run."""
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import torch
 from genbench.data import ArrayDataset
 from genbench.experiment import Corruption, DataSpec
 from genbench.studies import zhang as z
-from genbench.training import RunResult, TrainConfig
+from genbench.training import RunResult, TrainConfig, lr_at
 
 CLAIMS = Path(__file__).resolve().parents[1] / "claims" / "test_zhang_randomization.py"
 
@@ -79,9 +80,11 @@ def test_configs_follow_appendix_a():
     assert z.fit_config("inception_small", b).lr == 0.1
     cfg = z.fit_config("mlp_1x512", b, weight_decay=z.WEIGHT_DECAY)
     assert (cfg.lr, cfg.lr_decay, cfg.momentum, cfg.batch_size) == (0.01, 0.95, 0.9, 128)
+    assert cfg.lr_decay_steps is None  # full scale: the paper's own x0.95 after every epoch
     assert (cfg.stop, cfg.stop_target, cfg.weight_decay) == ("train_acc", 1.0, 5e-4)
     aug = z.augmented_config("inception_small", b, z.FLIP_ROTATE)
     assert aug.lr_decay == 0.999 and not aug.confirm_fit and aug.augment.rotate_degrees == 25
+    assert aug.lr_decay_steps is None
     assert z.data_spec("full", b) == DataSpec("cifar10", source="full", preprocess="zhang")
 
 
@@ -102,15 +105,36 @@ def test_claim_settings_construct(scale):
 
 
 def test_smaller_batches_scale_the_lr_linearly_and_decay_per_image():
-    """Goyal et al. 2017's linear scaling rule: lr x 32/128 at batch 32; the decay is the
-    paper's x0.95 per 50,000 images seen, whatever the batch."""
+    """Goyal et al. 2017's linear scaling rule: lr x 32/128 at batch 32; on a subset the
+    decay is the per-step schedule x0.95 per 50,000 / batch steps, so the lr at any step is
+    the paper's after the same number of images seen, whatever the batch and subset size."""
     b = z.Budget(200, 200, 30, batch_size=32)
     assert z.scaled_lr("inception_small", 32) == pytest.approx(0.025)
     assert z.fit_config("alexnet_small", b).lr == pytest.approx(0.0025)
-    per_epoch = z.fit_config("inception_small", b).lr_decay
-    assert per_epoch ** (50_000 / 224) == pytest.approx(0.95)  # 7 steps of 32 = 224 images
-    assert z.step_matched_decay(0.95, z.Budget(2_000, 1_000, 80)) == pytest.approx(
-        0.95 ** (16 * 128 / 50_000))
+    cfg = z.fit_config("inception_small", b)
+    assert (cfg.lr_decay, cfg.lr_decay_steps) == (0.95, 50_000 / 32)
+    assert z.fit_config("mlp_1x512", z.Budget(2_000, 1_000, 80)).lr_decay_steps == 390.625
+    aug = z.augmented_config("inception_small", b, z.FLIP_ROTATE)
+    assert (aug.lr_decay, aug.lr_decay_steps) == (0.999, 50_000 / 32)
+
+
+@pytest.mark.parametrize("model", ["mlp_1x512", "inception_small"])
+def test_smoke_lr_is_the_papers_per_image_seen_and_full_keeps_per_epoch_decay(model):
+    """At smoke (the claims' own budgets) lr_at(step) = lr * 0.95 ** (step * batch / 50,000)
+    at every step, across the subset's epoch boundaries; at full scale the decay is the
+    paper's per epoch: constant within an epoch, x0.95 at each boundary."""
+    claims = _claims_module()
+    smoke = claims.budget("smoke", model)
+    cfg = z.fit_config(model, smoke)
+    per_epoch = -(-smoke.n_train // smoke.batch_size)  # the subset's steps per epoch
+    for step in (0, 1, per_epoch - 1, per_epoch, 390, 391, 1_000, 5_000):
+        assert lr_at(cfg, step, per_epoch) == pytest.approx(
+            cfg.lr * 0.95 ** (step * smoke.batch_size / 50_000), rel=1e-12)
+    full = z.fit_config(model, claims.budget("full", model))
+    steps = math.ceil(50_000 / full.batch_size)  # 391 steps per epoch of 50,000 images
+    assert full.lr_decay_steps is None
+    assert [lr_at(full, s, steps) for s in (0, steps - 1, steps, 2 * steps + 5)] == [
+        pytest.approx(full.lr * f) for f in (1.0, 1.0, 0.95, 0.95 ** 2)]
 
 
 def test_smoke_conv_budget_is_the_scaled_design():

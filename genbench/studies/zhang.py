@@ -10,7 +10,6 @@ accuracy of the epoch, as the paper's footnote 5 defines it), within an epoch bu
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -72,16 +71,17 @@ def data_spec(source: str, budget: Budget) -> DataSpec:
                     preprocess="zhang")
 
 
-def step_matched_decay(per_epoch: float, budget: Budget) -> float:
-    """The paper's per-epoch lr decay re-expressed for a subset, so that the learning rate is
-    the same function of the number of *images seen* as in the paper (x0.95 per 50,000
-    images; at batch 128 that is per 390.6 steps). On a 2,000-image subset an epoch is 16
+def _decay_schedule(per_epoch: float, budget: Budget) -> dict[str, Any]:
+    """The paper's per-epoch lr decay as :class:`TrainConfig` fields. At full scale it is the
+    paper's own schedule: x``per_epoch`` after every epoch of 50,000 images. On a subset
+    (``budget.n_train`` not None) it is the per-step schedule ``lr_decay_steps`` = 50,000 /
+    batch (x0.95 per 390.6 steps at batch 128), so the learning rate is the same function of
+    the number of *images seen* as in the paper. On a 2,000-image subset an epoch is 16
     steps; decaying by 0.95 every 16 steps would starve the run of learning rate long before
-    it could fit. At full scale this is the paper's decay itself."""
+    it could fit."""
     if budget.n_train is None:
-        return per_epoch
-    images = math.ceil(budget.n_train / budget.batch_size) * budget.batch_size
-    return per_epoch ** (images / PAPER_EPOCH_IMAGES)
+        return dict(lr_decay=per_epoch, lr_decay_steps=None)
+    return dict(lr_decay=per_epoch, lr_decay_steps=PAPER_EPOCH_IMAGES / budget.batch_size)
 
 
 def scaled_lr(model: str, batch_size: int) -> float:
@@ -98,14 +98,14 @@ def fit_config(model: str, budget: Budget, **changes: Any) -> TrainConfig:
     base = dict(max_epochs=budget.max_epochs, batch_size=budget.batch_size,
                 eval_every=budget.eval_every, stop="train_acc", stop_target=1.0,
                 lr=scaled_lr(model, budget.batch_size),
-                lr_decay=step_matched_decay(PAPER_LR_DECAY, budget))
+                **_decay_schedule(PAPER_LR_DECAY, budget))
     return TrainConfig.zhang(model, **{**base, **changes})
 
 
 def augmented_config(model: str, budget: Budget, augment: Augment) -> TrainConfig:
     """Table 4's augmented runs: online accuracy (no confirming pass) and lr decay 0.999."""
     return fit_config(model, budget, augment=augment, confirm_fit=False,
-                      lr_decay=step_matched_decay(AUGMENT_LR_DECAY, budget))
+                      **_decay_schedule(AUGMENT_LR_DECAY, budget))
 
 
 def train_corrupted(model: str, spec: DataSpec, corruption: Corruption, config: TrainConfig,
