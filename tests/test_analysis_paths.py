@@ -1,5 +1,6 @@
 """Interpolation between two networks (consensus paper, Section II) and its good range."""
 
+import copy
 import math
 
 import pytest
@@ -9,6 +10,7 @@ from torch import nn
 
 from genbench.analysis import good_range, interpolate_state, interpolation_path
 from genbench.errors import ConfigError
+from genbench.training.sources import EVAL_BATCH
 
 
 def tiny_net(seed: int) -> nn.Sequential:
@@ -40,7 +42,7 @@ def test_endpoints_equal_each_models_own_metrics():
     a, b = trained_bn(1), trained_bn(2)
     a.train()
     x, y = data()
-    path = interpolation_path(a, b, x, y, [1.0, 0.0, 0.5], batch_size=7)
+    path = interpolation_path(a, b, x, y, [1.0, 0.0, 0.5])
     assert path.alphas.tolist() == [1.0, 0.0, 0.5]
     for i, model in ((0, a), (1, b)):
         loss, acc = own_metrics(model, x, y)
@@ -51,14 +53,32 @@ def test_endpoints_equal_each_models_own_metrics():
     assert a.training, "the caller's train/eval mode is restored"
 
 
-def test_path_does_not_change_models_and_is_chunk_independent():
+def test_path_does_not_change_models_and_spans_the_engines_chunks():
+    """More samples than one evaluation chunk (EVAL_BATCH): the engine's chunked evaluation
+    equals one whole-set forward pass, and neither model's state or mode changes."""
     a, b = trained_bn(1), trained_bn(2)
-    before = {k: v.clone() for k, v in a.state_dict().items()}
+    b.train()
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in (a, b)]
+    x, y = data(2 * EVAL_BATCH + 7)
+    path = interpolation_path(a, b, x, y, [-1.0, 0.25, 2.0, 0.0])
+    loss, acc = own_metrics(copy.deepcopy(b), x, y)
+    assert path.loss[3].item() == pytest.approx(loss, rel=1e-5) and path.accuracy[3].item() == acc
+    for model, state in zip((a, b), before):
+        assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+        assert model.training
+
+
+def test_path_evaluates_the_interpolated_network():
+    """At alpha = 0.25 the path is the metrics of a network holding 0.25 a + 0.75 b."""
+    a, b = trained_bn(1), trained_bn(2)
     x, y = data()
-    p1 = interpolation_path(a, b, x, y, [-1.0, 0.25, 2.0], batch_size=5)
-    p2 = interpolation_path(a, b, x, y, [-1.0, 0.25, 2.0], batch_size=1000)
-    assert torch.allclose(p1.loss, p2.loss) and torch.equal(p1.accuracy, p2.accuracy)
-    assert all(torch.equal(before[k], v) for k, v in a.state_dict().items())
+    mid = tiny_net(3)
+    mid.load_state_dict(interpolate_state(a.state_dict(), b.state_dict(), 0.25))
+    loss, acc = own_metrics(mid, x, y)
+    path = interpolation_path(a, b, x, y, [0.25])
+    assert path.loss[0].item() == pytest.approx(loss, rel=1e-5) and path.accuracy[0].item() == acc
+    with pytest.raises(ConfigError, match="same non-zero number"):
+        interpolation_path(a, b, x, y[:-1], [0.5])
 
 
 def test_interpolate_state_is_convex_combination_of_params_and_buffers():

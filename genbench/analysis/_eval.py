@@ -1,8 +1,11 @@
-"""Helpers shared by the analyses that run a model over a whole dataset in chunks.
+"""Helpers for the analyses that run a model over a whole dataset in chunks themselves.
 
-Why chunks: the paper-scale analyses (a full-batch gradient on 60,000 MNIST images, an
-interpolation path on 10,000 test images) do not fit one forward pass in memory, but the data
-may stay wherever the caller keeps it; each chunk is moved to the model's device on its own.
+Evaluation (loss and accuracy of a model on a split) is not done here: every analysis that
+evaluates a model calls the engine's :func:`genbench.training.evaluate`, the one evaluation
+path. What remains is what evaluation cannot do, the full-batch gradient of
+:func:`genbench.analysis.weights.gradient_norm` (60,000 MNIST images do not fit one graph in
+memory, but the data may stay wherever the caller keeps it; each chunk is moved to the model's
+device on its own), and the device of a model.
 """
 
 from __future__ import annotations

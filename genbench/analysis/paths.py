@@ -4,23 +4,24 @@ Section II trains one architecture twice from different initializations and eval
 interpolated weights ``w = alpha * w1 + (1 - alpha) * w2``: over a range of alpha (the paper
 reports -1.0 to 0.4) the interpolated networks are still good, evidence that good solutions are
 abundant. Here ``model_a`` plays w1 (alpha = 1) and ``model_b`` plays w2 (alpha = 0). The
-interpolated weights are evaluated with ``torch.func.functional_call``, so neither model is
-modified and no training code is involved.
+interpolated weights are loaded into a copy of ``model_a`` and evaluated by the engine's own
+evaluation (:func:`genbench.training.evaluate`: fp32, eval mode, the same chunks as every
+training run's test curve), so neither model is modified and there is one evaluation path.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
-from genbench.analysis._eval import chunks, eval_mode, model_device
+from genbench.analysis._eval import model_device
 from genbench.errors import ConfigError
+from genbench.training.engine import evaluate
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,17 @@ class InterpolationPath:
 
 
 def _full_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Parameters and buffers by name, detached: what functional_call substitutes."""
+    """Parameters and buffers by name (persistent or not): the whole state the network
+    computes with."""
     return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+
+@torch.no_grad()
+def _load(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Copy ``state`` into ``model``'s own tensors in place (parameters and every buffer)."""
+    for name, tensor in _full_state(model).items():
+        tensor.copy_(state[name])
+    return model
 
 
 def interpolate_state(
@@ -56,42 +66,35 @@ def interpolate_state(
     }
 
 
-@torch.no_grad()
-def _evaluate(
-    model: nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch_size: int
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` run with ``state`` on (x, y), in chunks."""
-    loss_sum, n_right = 0.0, 0
-    for xb, yb in chunks(x, y, batch_size, model_device(model)):
-        logits = functional_call(model, state, (xb,))
-        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").item()
-        n_right += int((logits.argmax(dim=1) == yb).sum())
-    return loss_sum / len(y), n_right / len(y)
-
-
 def interpolation_path(
     model_a: nn.Module,
     model_b: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     alphas: Sequence[float] | torch.Tensor,
-    batch_size: int = 1024,
 ) -> InterpolationPath:
     """Loss and accuracy of ``alpha * w_a + (1 - alpha) * w_b`` for each alpha (Figure 1).
 
     The networks are evaluated in eval mode (dropout off, running batch-norm statistics), as the
-    paper's test curves are; ``model_a`` is restored to its previous mode afterwards.
+    paper's test curves are, by the engine's :func:`~genbench.training.evaluate` on the device
+    of ``model_a`` (the data is moved there once); both models are left as they were.
     """
     alpha_list = [float(a) for a in torch.as_tensor(alphas, dtype=torch.float64).reshape(-1).tolist()]
     if not alpha_list or not all(math.isfinite(a) for a in alpha_list):
         raise ConfigError(f"alphas must be a non-empty sequence of finite numbers, got {alpha_list}")
+    if x.shape[:1] != y.shape or y.ndim != 1 or len(y) == 0:
+        raise ConfigError(
+            f"x and y must hold the same non-zero number of samples, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     state_a, state_b = _full_state(model_a), _full_state(model_b)
+    device = model_device(model_a)
+    data = torch.utils.data.TensorDataset(x.to(device, torch.float32), y.to(device))
+    net = copy.deepcopy(model_a)  # holds each interpolated state in turn
     losses, accuracies = [], []
-    with eval_mode(model_a):
-        for alpha in alpha_list:
-            loss, acc = _evaluate(model_a, interpolate_state(state_a, state_b, alpha), x, y, batch_size)
-            losses.append(loss)
-            accuracies.append(acc)
+    for alpha in alpha_list:
+        result = evaluate(_load(net, interpolate_state(state_a, state_b, alpha)), data, device=device)
+        losses.append(result["loss"])
+        accuracies.append(result["acc"])
     columns = (alpha_list, losses, accuracies)
     return InterpolationPath(*(torch.tensor(v, dtype=torch.float64) for v in columns))
 
