@@ -42,7 +42,6 @@ AUGMENT_LR_DECAY = 0.999  # Appendix E: the decay used for the augmented random-
 PAPER_LR_DECAY = 0.95  # Appendix A, per epoch of 50,000 images
 PAPER_BATCH = 128  # Appendix A
 PAPER_EPOCH_IMAGES = 50_000
-PAPER_STEPS_PER_EPOCH = PAPER_EPOCH_IMAGES / PAPER_BATCH
 # The paper trained in TensorFlow, whose default initializer for convolution and dense
 # weights is Glorot (Xavier) uniform with zero biases. PyTorch's default is about 2.4x
 # smaller for these layers, small enough that the 14-convolution Inception without
