@@ -20,6 +20,12 @@ Smoke scale (CPU, real CIFAR-10 fixture images) keeps the claim and shrinks the 
   design, 100 images at batch 20 with the unscaled lr 0.1, took 6.4x the paper's step per
   image; Inception without BatchNorm did not train under it.) 200 images at batch 32 is what
   the 90 s per case allows at ~100-150 images/s for a small Inception on 2 CPU cores.
+  The budget is 45 epochs, and it does not bind: every convolutional run stops at its
+  confirmed fit (measured at epochs 17-29 under this schedule). It was 30 until 2026-12-03,
+  when moving the lr decay to the per-step schedule moved Inception's true-label fit from
+  "not by epoch 30" to epoch 29: with a cap at the edge of the fitting time, the verdict of
+  "reaches 100% train accuracy" (a claim with no epoch limit) followed rounding, not the
+  claim. A run that does not fit in 45 epochs still fails.
   What smoke cannot test, and says so in each record (``smoke cannot test``): that the
   networks fit *50,000* random labels (capacity against data size) and the absolute test
   accuracies of Table 1; it tests that the paper's optimization, per image, fits random labels
@@ -50,7 +56,7 @@ MLPS = ("mlp_1x512", "mlp_3x512")
 CONVS = ("alexnet_small", "inception_small", "inception_small_nobn")
 MODELS = MLPS + CONVS
 BUDGETS = {
-    "smoke": {"mlp": z.Budget(2_000, 1_000, 80), "conv": z.Budget(200, 200, 30, batch_size=32)},
+    "smoke": {"mlp": z.Budget(2_000, 1_000, 80), "conv": z.Budget(200, 200, 45, batch_size=32)},
     "full": {"mlp": z.Budget(None, None, 300), "conv": z.Budget(None, None, 300)},
 }
 AUG_EPOCHS = {"smoke": 30, "full": 1_000}  # Appendix E: augmented runs need more epochs
@@ -87,14 +93,14 @@ SMOKE_CANNOT_TEST = ("fitting 50,000 images (capacity against data size) and Tab
 SMOKE_REGULARIZED = ("mlp_1x512-wd", "mlp_3x512-wd", "alexnet_small-crop")
 SWEEP_MODELS = FIGURE1.figure1b_models  # Figures 1b/1c: Inception, AlexNet, MLP 1x512
 # What the smoke budget cannot run. Inception without BatchNorm barely moves in the 210 steps
-# smoke gives it (7 steps an epoch x 30; measured on this CPU: train accuracy 0.24 on true
+# smoke gave it (7 steps an epoch x 30; measured on this CPU: train accuracy 0.24 on true
 # labels, random labels not fitted), where the paper's fit takes thousands of steps: the
 # per-image step is the paper's, the number of steps is not. So its rows, and Section 3's
 # BatchNorm comparison that needs it trained, run at full scale only (they cost 2 of the 15
 # smoke minutes to show a known failure). Table 4's augmented runs need the paper's longer
 # schedule (lr decay 0.999, up to 1,000 epochs): 30 smoke epochs on 200 images left the online
 # accuracy at 0.86-0.97 in every design tried, so they too run at full scale only.
-NOBN_FULL_ONLY = ("inception_small_nobn: full scale only (in the 210 steps of the CPU smoke "
+NOBN_FULL_ONLY = ("inception_small_nobn: full scale only (in the 200-300 steps of the CPU smoke "
                   "budget Inception without BatchNorm barely trains, so smoke cannot test it)")
 AUG_FULL_ONLY = ("Table 4 augmented rows: full scale only (they need the paper's long schedule, "
                  "lr decay 0.999 over up to 1,000 epochs; 30 smoke epochs cannot test them)")
@@ -166,7 +172,11 @@ def smoke_only(scale: str, case: str, cases: tuple[str, ...]) -> None:
                              "labels; test accuracy stays at chance",
                    paper="Table 1, random labels: train 99.34 / 100 / 99.82 / 100 / 100; test "
                          "10.61 / 10.48 / 9.86 / 9.78 / 10.12 (MLP 1x512, MLP 3x512, AlexNet, "
-                         "Inception, Inception w/o BN)")
+                         "Inception, Inception w/o BN)",
+                   xfail={"smoke[inception_small]": "inception_small at smoke (200 random-label "
+                                                    "images fitted, 200 test images): test "
+                                                    "accuracy below the 99% chance band "
+                                                    "(test_acc check)"})
 @pytest.mark.parametrize("model", MODELS)
 def test_fit_random(claim, scale, device, model):
     smoke_runs(scale, model)
@@ -184,11 +194,7 @@ def test_fit_random(claim, scale, device, model):
                    statement="the same models on true labels without regularization reach 100% "
                              "train accuracy and test accuracy far above chance",
                    paper="Table 1, no regularizer: train 100 each; test 50.51 / 52.39 / 76.07 / "
-                         "85.75 / 82.00 (MLP 1x512, MLP 3x512, AlexNet, Inception, w/o BN)",
-                   xfail={"smoke[inception_small]": "inception_small at smoke (200 images, batch "
-                                                    "32, lr 0.025 = 0.1 x 32/128, 30 epochs = "
-                                                    "210 steps): true labels not fitted "
-                                                    "(train_acc check)"})
+                         "85.75 / 82.00 (MLP 1x512, MLP 3x512, AlexNet, Inception, w/o BN)")
 @pytest.mark.parametrize("model", MODELS)
 def test_true_labels(claim, scale, device, model):
     smoke_runs(scale, model)
@@ -350,7 +356,7 @@ WD_ROWS = ("mlp_1x512", "mlp_3x512", "alexnet_small", "inception_small")
                    paper="Table 4, weight decay, random labels: Inception 100%, AlexNet failed "
                          "to converge, MLP 3x512 100%, MLP 1x512 99.21%",
                    xfail={"smoke[alexnet_small]": "alexnet_small at smoke (200 images, batch 32, "
-                                                  "30 epochs, weight decay 5e-4): fits the random "
+                                                  "45 epochs, weight decay 5e-4): fits the random "
                                                   "labels (train_acc with weight decay check); "
                                                   "the paper's failure is on 50,000 images"})
 @pytest.mark.parametrize("model", WD_ROWS)
