@@ -351,9 +351,13 @@ def test_fit_accepts_a_tensor_dataset_and_names_what_to_pass_otherwise():
 
 def test_evaluation_is_a_named_result():
     r = engine.evaluate(mlp(0), toy_data(64), keep_probs=True)
-    assert set(r) == {"loss", "acc", "probs"} and r["probs"].shape == (64, 10)
+    assert isinstance(r, engine.ModelEvaluation) and r.probs.shape == (64, 10)
+    assert 0 <= r.acc <= 1 and r.loss > 0
+    assert engine.evaluate(mlp(0), toy_data(64)).probs is None  # kept only when asked for
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.acc = 1.0  # type: ignore[misc]
     buf = io.BytesIO()
-    torch.save(r["probs"], buf)
+    torch.save(r.probs, buf)
 
 
 def test_streamed_labels_travel_with_their_batch_without_a_blocking_index_copy(dev):

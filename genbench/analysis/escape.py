@@ -65,7 +65,7 @@ def escape(model: str, state: Mapping[str, torch.Tensor], train: ArrayDataset,
                           "runs SGD (TrainConfig(optimizer='sgd', ...))")
     dev = torch.device(device) if device is not None else train.x.device
     net = load_point(model, state, train.in_shape, train.num_classes, options=options).to(dev)
-    start = float(evaluate(net, test, config, device=dev)["acc"])
+    start = float(evaluate(net, test, config, device=dev).acc)
     result = fit(net, train, config, test, device=dev, name=model)
     curve = [(e, a) for e, a in zip(result.curves["epoch"], result.curves["test_acc"])
              if a is not None]

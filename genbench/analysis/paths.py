@@ -93,8 +93,8 @@ def interpolation_path(
     losses, accuracies = [], []
     for alpha in alpha_list:
         result = evaluate(_load(net, interpolate_state(state_a, state_b, alpha)), data, device=device)
-        losses.append(result["loss"])
-        accuracies.append(result["acc"])
+        losses.append(result.loss)
+        accuracies.append(result.acc)
     columns = (alpha_list, losses, accuracies)
     return InterpolationPath(*(torch.tensor(v, dtype=torch.float64) for v in columns))
 

@@ -179,7 +179,7 @@ def _point(study: Study, data: StudyData, state: dict[str, torch.Tensor]) -> tor
 def accuracies(study: Study, data: StudyData, runs: Sequence[RunResult],
                ds: ArrayDataset) -> list[float]:
     """Accuracy of each run's final weights on ``ds`` (e.g. the clean training set)."""
-    return [float(evaluate(_point(study, data, r.final_state), ds)["acc"]) for r in runs]
+    return [float(evaluate(_point(study, data, r.final_state), ds).acc) for r in runs]
 
 
 def gradient_norms(study: Study, data: StudyData, runs: Sequence[RunResult],

@@ -81,6 +81,16 @@ class Evaluation:
         return None if self.logits is None else self.logits.softmax(-1)
 
 
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """One model's mean loss and accuracy on a whole split (fp32, eval mode) and, when asked
+    for, its per-sample probabilities (N, C) on the CPU: what ``evaluate`` returns."""
+
+    loss: float
+    acc: float
+    probs: torch.Tensor | None = None
+
+
 @torch.no_grad()
 def _evaluate(trainee: Trainee, source: Source, rt: Runtime, keep_logits: bool = False
               ) -> Evaluation:
@@ -597,14 +607,12 @@ def _data_device(ds) -> torch.device:
 
 def evaluate(model: nn.Module, ds, config: TrainConfig | None = None, *,
              device: Runtime | torch.device | str | None = None, keep_probs: bool = False
-             ) -> dict[str, float | torch.Tensor]:
+             ) -> ModelEvaluation:
     """Loss and accuracy of ``model`` on a whole dataset in eval mode, fp32 (and, on request,
     the per-sample probabilities), through the same evaluation path the engine uses."""
     rt = Runtime.of(device, _data_device(ds)).local()
     config = config or TrainConfig()
     source = _source(ds, 1, None, config, rt, "evaluation")
     result = _evaluate(SingleTrainee(model.to(rt.device)), source, rt, keep_probs)
-    out: dict[str, float | torch.Tensor] = {"loss": result.loss[0], "acc": result.acc[0]}
-    if keep_probs:
-        out["probs"] = result.probs[0]
-    return out
+    return ModelEvaluation(result.loss[0], result.acc[0],
+                           result.probs[0] if keep_probs else None)
