@@ -530,7 +530,9 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
     (torch.func; BatchNorm running statistics are stacked and updated per model);
     "sequential" trains them one after the other with ``fit``; "auto" picks vmap on CUDA and
     sequential on the CPU, where training is compute-bound and vmap is measured slower.
-    K = 1 is ``fit`` (compile and channels_last apply).
+    K = 1 is ``fit`` (channels_last applies). torch.compile applies to both paths, by the same
+    rule as ``fit`` (``config.compile``; "auto": on CUDA for runs of at least
+    ``COMPILE_MIN_STEPS`` steps); under vmap the vectorized call is compiled.
 
     What equals what: vmap equals K sequential fits (same seeds) for models without dropout,
     to float rounding. With dropout, vmap draws every model's masks from one generator
@@ -567,8 +569,9 @@ def fit_many(models: Sequence[nn.Module], train, config: TrainConfig, test=None,
     with rt.seeded(seeds[0]):
         train_src = _source(train, k, labels, config, rt, "training")
         test_src = None if test is None else _source(test, k, None, config, rt, "test")
-        rt = rt.for_run(config.precision, False)
-        trainee = StackedTrainee(list(models))
+        rt = rt.for_run(config.precision, _wants_compile(
+            config, config.max_epochs * train_src.steps_per_epoch, rt.device))
+        trainee = StackedTrainee(list(models), compile=rt.compile)
         st = _state(trainee, config, seeds, rt, [name or type(models[0]).__name__] * k,
                     train_src.n, 0 if test_src is None else test_src.n)
         results = _run(trainee, train_src, test_src, config, rt, st, {}, None, progress)

@@ -74,9 +74,13 @@ class StackedTrainee:
     updated in place per model under vmap, so a BatchNorm network trains here exactly as K
     separate ones would. Dropout draws with ``randomness="different"`` from the global
     generator: different masks per model, not the masks of K separate runs (see
-    ``engine.fit_many``)."""
+    ``engine.fit_many``).
 
-    def __init__(self, models: list[nn.Module]) -> None:
+    ``compile``: torch.compile the two vectorized calls (static shapes). Dynamo traces through
+    vmap and functional_call, BatchNorm's in-place buffer updates included, so the compiled
+    launch computes what the eager one does (checked on the CPU to 4e-7 for eo_resnet)."""
+
+    def __init__(self, models: list[nn.Module], compile: bool = False) -> None:
         self.k = len(models)
         params, buffers = stack_module_state(models)
         self.params = {n: p.detach().clone().requires_grad_(True) for n, p in params.items()}
@@ -88,6 +92,9 @@ class StackedTrainee:
 
         self._per_model = torch.vmap(call, in_dims=(0, 0, 0), randomness="different")
         self._shared = torch.vmap(call, in_dims=(0, 0, None), randomness="different")
+        if compile:
+            self._per_model = torch.compile(self._per_model, dynamic=False)
+            self._shared = torch.compile(self._shared, dynamic=False)
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
