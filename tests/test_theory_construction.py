@@ -36,6 +36,16 @@ def test_theorem1_fits_within_tolerance_with_2n_plus_d_weights(n, d, seed, grid)
     assert (interpolation_residuals(net, X, y) <= interpolation_tolerance(net, X)).all()
 
 
+def test_tolerance_in_row_chunks_equals_the_whole_matrix():
+    """The chunked bound is the bound of the whole n x n matrix, row for row."""
+    X, y = _sample(300, 5, 3)
+    net = theorem1_network(X, y)
+    whole = interpolation_tolerance(net, X, rows_per_chunk=300)
+    for rows in (1, 7, 128):
+        assert torch.allclose(interpolation_tolerance(net, X, rows_per_chunk=rows), whole,
+                              rtol=1e-12, atol=0)
+
+
 def test_theorem1_on_image_shaped_input_few_hundred_points():
     g = torch.Generator().manual_seed(1)
     X = torch.rand(300, 1, 8, 8, generator=g)
