@@ -141,7 +141,7 @@ def interleave(x: Tensor, theta: float = 0.25) -> Tensor:
 
 def lemma1_matrix(x: Tensor, b: Tensor) -> Tensor:
     """Lemma 1's A_ij = max(x_i - b_j, 0): lower triangular when x and b interleave."""
-    return torch.clamp(x[:, None] - b[None, :], min=0)
+    return (x[:, None] - b[None, :]).clamp_(min=0)  # in place: one n x n matrix, not two
 
 
 def _solve_weights(x_sorted: Tensor, y_sorted: Tensor) -> tuple[Tensor, Tensor]:
@@ -172,7 +172,7 @@ class Theorem1Network(nn.Module):
         return X.reshape(X.shape[0], -1).to(self.a.dtype) @ self.a
 
     def forward(self, X: Tensor) -> Tensor:
-        return torch.relu(self.project(X)[:, None] - self.b) @ self.w
+        return (self.project(X)[:, None] - self.b).relu_() @ self.w  # one n x n matrix
 
 
 def theorem1_network(X: Tensor, y: Tensor, seed: int = 0, max_tries: int = 10) -> Theorem1Network:
