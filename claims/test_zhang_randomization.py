@@ -71,6 +71,18 @@ FIT_ACC = 0.99  # Table 1's lowest "fitted" train accuracy is 99.34 (MLP 1x512, 
 # Full scale: a test accuracy reproduces Table 1 within 5 points: the 95% binomial half-width
 # on 1,000 test images (~3 points at 80%) plus ~2 points of seed-to-seed spread.
 TABLE_TOL = 0.05
+# Table 1's random-label test accuracy "at chance". A network that memorized random labels
+# predicts one class over whole clusters of similar test images, so its accuracy moves from
+# seed to seed far more than independent guesses would: at smoke (200 test images) Inception
+# scored 0.04 with 2 torch threads, 0.095 with 1 and 0.08 with 4, and the 99% binomial band
+# [0.05, 0.16] made the verdict follow the thread count. The band is therefore at least
+# CHANCE_SDS seed-to-seed SDs wide, the SD of the test accuracy measured per model at the smoke
+# setting on seeds 1-8 (labels and weights; never the verdict's seed 0), 2 threads, 2026-12-03
+# (docs/results/smoke-noise-2026-12-03.md). Full scale: not measured, the binomial band.
+CHANCE_SDS = 3.0
+CHANCE_SD = {"smoke": {"mlp_1x512": 0.0113, "mlp_3x512": 0.0123, "alexnet_small": 0.0144,
+                       "inception_small": 0.0287},
+             "full": {}}
 # Figure 1a, "converges to zero loss": 100% train accuracy confirmed by an evaluation pass and
 # a mean cross-entropy of at most 1% of chance's ln 10 (0.023): the mean probability given to
 # the right label is then >= exp(-0.023) = 0.977.
@@ -150,8 +162,16 @@ def record_sizes(claim, scale: str, train, test, **more) -> None:
         claim.note("smoke cannot test", SMOKE_CANNOT_TEST)
 
 
-def chance(claim, name: str, acc: float, n: int, paper: float | None = None) -> None:
-    lo, hi = z.chance_interval(n)  # 99%: five models are checked, each must be at chance
+def chance(claim, name: str, acc: float, n: int, paper: float | None = None,
+           spread: float | None = None) -> None:
+    """Accuracy at chance: inside the 99% binomial band of n guesses (five models are checked,
+    each must be at chance), widened to CHANCE_SDS measured seed-to-seed SDs (``spread``) where
+    those are wider: a random-label network's guesses are not independent per image."""
+    lo, hi = z.chance_interval(n)
+    if spread is not None:
+        lo, hi = min(lo, z.CIFAR10_CHANCE - CHANCE_SDS * spread), max(
+            hi, z.CIFAR10_CHANCE + CHANCE_SDS * spread)
+        claim.note(f"{name}: seed-to-seed SD of random-label test accuracy (seeds 1-8)", spread)
     claim.in_interval(name, acc, lo, hi, paper=paper)
 
 
@@ -172,18 +192,15 @@ def smoke_only(scale: str, case: str, cases: tuple[str, ...]) -> None:
                              "labels; test accuracy stays at chance",
                    paper="Table 1, random labels: train 99.34 / 100 / 99.82 / 100 / 100; test "
                          "10.61 / 10.48 / 9.86 / 9.78 / 10.12 (MLP 1x512, MLP 3x512, AlexNet, "
-                         "Inception, Inception w/o BN)",
-                   xfail={"smoke[inception_small]": "inception_small at smoke (200 random-label "
-                                                    "images fitted, 200 test images): test "
-                                                    "accuracy below the 99% chance band "
-                                                    "(test_acc check)"})
+                         "Inception, Inception w/o BN)")
 @pytest.mark.parametrize("model", MODELS)
 def test_fit_random(claim, scale, device, model):
     smoke_runs(scale, model)
     row = TABLE1[model]
     r, train, test = runs(scale, model, RANDOM, device)
     claim.at_least("train_acc", r.final["train_acc"], FIT_ACC, paper=row.random_train)
-    chance(claim, "test_acc", r.final["test_acc"], len(test), row.random_test)
+    chance(claim, "test_acc", r.final["test_acc"], len(test), row.random_test,
+           spread=CHANCE_SD[scale].get(model))
     claim.note("fit_epoch", r.fit_epoch)
     claim.note("lr, batch", [r.config.get("lr"), r.config.get("batch_size")])
     record_sizes(claim, scale, train, test, model=model)
@@ -211,6 +228,19 @@ def test_true_labels(claim, scale, device, model):
 
 REGULARIZERS = {"crop": dict(augment=z.RANDOM_CROP), "wd": dict(weight_decay=z.WEIGHT_DECAY),
                 "crop_wd": dict(augment=z.RANDOM_CROP, weight_decay=z.WEIGHT_DECAY)}
+# Random crops make the 200 smoke images slower to memorize: AlexNet + crop fitted at epochs
+# 57, 48, 41, 43 (seeds 0-3, 1 thread; docs/results/smoke-noise-2026-12-03.md), so the conv
+# budget of 45 decided the row's verdict (fitted with 2 threads, not with 1): it tested the
+# budget, not "regularized models still fit". The crop rows get about twice the slowest
+# measured fit; runs stop at the confirmed fit, so it does not bind. Full scale keeps Table 1's
+# 300-epoch budget.
+CROP_EPOCHS = {"smoke": 120, "full": BUDGETS["full"]["conv"].max_epochs}
+
+
+def regularized(scale: str, regularizer: str) -> dict:
+    """The config changes of a Table 1 regularized row at ``scale``."""
+    changes = REGULARIZERS[regularizer]
+    return {**changes, "max_epochs": CROP_EPOCHS[scale]} if "augment" in changes else changes
 
 
 @pytest.mark.claim("Z.T1.regularizers", source="Zhang et al. 2017, Table 1 and Section 3",
@@ -230,7 +260,7 @@ def test_regularizers(claim, scale, device, row):
     smoke_only(scale, row, SMOKE_REGULARIZED)
     paper = TABLE1_REGULARIZED[row]
     base, train, test = true_run(scale, paper.model, device)
-    reg, _, _ = true_run(scale, paper.model, device, **REGULARIZERS[paper.regularizer])
+    reg, _, _ = true_run(scale, paper.model, device, **regularized(scale, paper.regularizer))
     n, acc = len(test), base.final["test_acc"]
     gain = reg.final["test_acc"] - acc
     claim.at_least("gain over no regularizer", gain, -z.difference_noise(acc, n),

@@ -19,6 +19,7 @@ from genbench.data import ArrayDataset
 from genbench.data import corruptions
 from genbench.experiment import Corruption, DataSpec, RunCache, Runs, prepare, train_runs
 from genbench.stats import (  # re-exported: the claims read them as z.<name>
+    CIFAR10_CHANCE,
     accuracy_interval,
     chance_interval,
     difference_noise,
@@ -118,6 +119,18 @@ def train_corrupted(model: str, spec: DataSpec, corruption: Corruption, config: 
     results = train_runs(Runs(model, config, tuple(seeds), init=INIT), train, test,
                          corruption=corruption, cache=cache)
     return results, train, test
+
+
+def random_label_test_accuracies(model: str, spec: DataSpec, config: TrainConfig,
+                                 seeds: Sequence[int], device: torch.device | str = "cpu"
+                                 ) -> list[float]:
+    """Test accuracy after fitting random labels, once per seed (the seed draws both the labels
+    and the weights): the seed-to-seed spread that sets the chance band of Table 1's
+    random-label rows. Needed because a random-label network's predictions are constant over
+    clusters of similar images, so its test accuracy varies far more than the binomial noise
+    of independent guesses on the same number of images."""
+    return [float(train_corrupted(model, spec, Corruption("random_labels", 1.0, s), config,
+                                  (s,), device)[0][0].final["test_acc"]) for s in seeds]
 
 
 def noise_labels(train: ArrayDataset, levels: Sequence[float], seed: int) -> torch.Tensor:
