@@ -304,7 +304,10 @@ def test_ddp_shard_selection_reads_back_once_per_epoch():
 
 # 9. torch.compile: static shapes, no recompiles, compile time apart --------------------------
 
-def test_compile_uses_static_shapes_and_reports_compile_time_apart(monkeypatch):
+@pytest.fixture
+def traced_graphs(monkeypatch):
+    """torch.compile with a backend that records each traced graph's input shapes and runs it
+    eagerly: the list of graphs, one per compilation."""
     graphs = []
 
     def counting_backend(gm, example_inputs):
@@ -315,31 +318,27 @@ def test_compile_uses_static_shapes_and_reports_compile_time_apart(monkeypatch):
     monkeypatch.setattr(torch, "compile",
                         lambda m, **kw: real(m, backend=counting_backend, **kw))
     torch._dynamo.reset()
+    yield graphs
+    torch._dynamo.reset()
+
+
+def test_compile_uses_static_shapes_and_reports_compile_time_apart(traced_graphs):
+    graphs = traced_graphs
     data, test = toy_data(100), toy_data(60, seed=1)  # a partial last batch of 4
     cfg = QUICK.replace(batch_size=32, compile="on", max_epochs=2)
     r = fit(mlp(0), data, cfg, test)
     after_two = len(graphs)
     fit(mlp(0), data, cfg.replace(max_epochs=4), test)
-    torch._dynamo.reset()
     assert after_two <= 3 and len(graphs) == after_two  # full, partial, eval; never again
     batch_dims = {shape[0] for g in graphs for shape in g if len(shape) == 4}
     assert batch_dims <= {32, 4, EVAL_BATCH}
     assert r.compile_seconds > 0 and r.seconds >= 0
 
 
-def test_vmap_step_is_compiled_and_equals_the_eager_launch(monkeypatch):
+def test_vmap_step_is_compiled_and_equals_the_eager_launch(traced_graphs):
     """fit_many compiles its vectorized call by fit's rule: BatchNorm's per-model running
     statistics still update in place, every batch shape compiles once, time is reported apart."""
-    graphs = []
-
-    def counting_backend(gm, example_inputs):
-        graphs.append([tuple(t.shape) for t in example_inputs if isinstance(t, torch.Tensor)])
-        return gm.forward
-
-    real = torch.compile
-    monkeypatch.setattr(torch, "compile",
-                        lambda m, **kw: real(m, backend=counting_backend, **kw))
-    torch._dynamo.reset()
+    graphs = traced_graphs
     data, seeds = toy_data(100), [0, 1, 2]  # a partial last batch of 4
     cfg = QUICK.replace(batch_size=32, keep_weights=True)
     compiled = fit_many([bn_net(s) for s in seeds], data, cfg.replace(compile="on"), data,
@@ -347,7 +346,6 @@ def test_vmap_step_is_compiled_and_equals_the_eager_launch(monkeypatch):
     traced = len(graphs)
     eager = fit_many([bn_net(s) for s in seeds], data, cfg.replace(compile="off"), data,
                      seeds=seeds, strategy="vmap")
-    torch._dynamo.reset()
     assert 2 <= traced <= 3 and len(graphs) == traced  # full, partial (+ eval); eager adds none
     for c, e in zip(compiled, eager):
         assert c.compile_seconds > 0 and e.compile_seconds == 0

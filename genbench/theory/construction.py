@@ -335,10 +335,11 @@ def interpolation_tolerance(net: Theorem1Network | DepthKNetwork, X: Tensor,
     with torch.no_grad():
         x = net.project(X)
         n = net.b.numel()
-        w_abs = net.w.abs()
-        size = torch.cat([lemma1_matrix(c, net.b) @ w_abs for c in x.split(rows_per_chunk)])
-        slope = torch.cat([((c[:, None] > net.b).to(torch.float64) @ net.w).abs()
-                           for c in x.split(rows_per_chunk)])
+        w_abs, size, slope = net.w.abs(), [], []
+        for rows in x.split(rows_per_chunk):
+            size.append(lemma1_matrix(rows, net.b) @ w_abs)
+            slope.append(((rows[:, None] > net.b).to(torch.float64) @ net.w).abs())
+        size, slope = torch.cat(size), torch.cat(slope)
         proj = projection_error(X, net.a)
         if isinstance(net, DepthKNetwork):
             proj = proj + UNIT_ROUNDOFF * ((X @ net.a).abs() + net.shift.abs())
