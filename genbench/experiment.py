@@ -206,14 +206,18 @@ def device_kind(device: torch.device) -> str:
 
 
 def environment_parts(device: torch.device, config: TrainConfig) -> dict[str, Any]:
-    """The key parts a run depends on outside its own specs: code, versions, device kind and
-    the precision actually used ("auto" resolved as the engine resolves it)."""
+    """The key parts a run depends on outside its own specs: code, versions, device kind, the
+    precision actually used ("auto" resolved as the engine resolves it) and, on the CPU, the
+    thread count (it changes the order of reductions, so the last bits of every number)."""
     import torchvision
 
     bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
-    return {"code": code_hash(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "device_kind": device_kind(device),
-            "precision": "bf16" if bf16 else "fp32"}
+    parts = {"code": code_hash(), "torch": torch.__version__,
+             "torchvision": torchvision.__version__, "device_kind": device_kind(device),
+             "precision": "bf16" if bf16 else "fp32"}
+    if device.type == "cpu":
+        parts["threads"] = torch.get_num_threads()
+    return parts
 
 
 class RunCache:

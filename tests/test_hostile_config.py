@@ -114,3 +114,9 @@ def test_numpy_floats_are_numbers_numpy_ints_are_named():
     assert TrainConfig(lr=np.float64(0.1)).lr == 0.1  # a float subclass
     with pytest.raises(ConfigError, match=r"TrainConfig\.batch_size=.*int\(\)"):
         TrainConfig(batch_size=np.int64(32))
+
+
+def test_train_config_from_dict_names_an_unknown_key():
+    data = TrainConfig().to_dict() | {"learning_rate": 0.1}
+    with pytest.raises(ConfigError, match="TrainConfig.learning_rate"):
+        TrainConfig.from_dict(data)

@@ -171,6 +171,17 @@ def test_environment_parts_name_versions_device_kind_and_precision():
     assert parts["code"] == code_hash()
 
 
+def test_cpu_runs_are_keyed_by_thread_count(monkeypatch):
+    """CPU numbers depend on the thread count (reduction order): a disk cache shared between
+    `--threads 1` and `--threads 2` must not serve one's runs to the other."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    one = environment_parts(torch.device("cpu"), TrainConfig())
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    four = environment_parts(torch.device("cpu"), TrainConfig())
+    assert (one["threads"], four["threads"]) == (1, 4)
+    assert RunCache.key(one) != RunCache.key(four)
+
+
 def test_changed_code_or_library_version_trains_a_fresh_run(monkeypatch):
     train, test = prepare(DataSpec("mnist", n_train=100, n_test=100))
     runs = Runs("eo_mlp", TrainConfig(lr=0.05, max_epochs=1), seeds=(0,))

@@ -150,3 +150,14 @@ def test_every_real_claim_case_has_a_cost() -> None:
     assert not broken, "\n".join(broken)
     assert all(e.flop > 0 and e.memory > plan.BASE_MEMORY for e in p.cases
                if e.claim != "C.S3.softmax_scale")
+
+
+def test_full_scale_mnist_kernel_is_costed_at_its_precision_and_fits_24_gib() -> None:
+    """Table 3 at n = 60,000 runs in float32 (claims/test_zhang_kernels.py SETTINGS): 14.4 GB
+    for the matrix, where float64 would need 28.8 GB; the float64 check at 30,000 is costed too."""
+    root = Path(__file__).resolve().parent.parent
+    p = plan.make_plan("full", rates=RATES, rootdir=root, keyword="kernel_mnist")
+    (case,) = p.cases
+    assert case.memory < 20 * plan.GIB
+    assert plan.kernel_solve(60_000, 784, "", 10_000, "float32").memory < case.memory
+    assert any("precision check" in part["what"] for part in case.parts)

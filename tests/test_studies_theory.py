@@ -16,6 +16,7 @@ from genbench.errors import ConfigError
 from genbench.experiment import DataSpec
 from genbench.studies import theory as study
 from genbench.theory import (
+    KernelPrecision,
     depth_k_network,
     global_minima,
     layer_counts,
@@ -156,6 +157,18 @@ def test_kernel_fit_on_fixture_interpolates_and_is_cached():
     assert study.kernel_fit(spec, 300) is fit
     with pytest.raises(ConfigError, match="n="):
         study.kernel_fit(spec, 10**6)
+
+
+def test_precision_gap_compares_a_lower_precision_with_float64_image_by_image():
+    spec = study.FeatureSpec(DataSpec("mnist"))
+    low = KernelPrecision("float32", jitter=1e-5)
+    gap = study.precision_gap(spec, 500, low)
+    exact, fit32 = study.kernel_fit(spec, 500), study.kernel_fit(spec, 500, precision=low)
+    assert fit32.precision == low and exact.precision.exact
+    assert (gap.exact_error, gap.error) == (exact.test_error, fit32.test_error)
+    assert gap.disagreements == int((exact.predictions != fit32.predictions).sum())
+    assert gap.disagreements <= 0.01 * gap.n_test  # float32 + 1e-5 barely moves a 500-point fit
+    assert study.precision_gap(spec, 500, study.EXACT).disagreements == 0
 
 
 def test_feature_spec_validates():

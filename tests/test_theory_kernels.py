@@ -1,11 +1,14 @@
 """Gaussian-kernel interpolation: exact fits, chunking, norms, and the memory check."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from genbench.errors import ConfigError, GenbenchError
 from genbench.theory import MemoryBudgetError, gaussian_kernel, kernel_interpolate, kernel_norm
-from genbench.theory.kernels import KernelSolveError, kernel_solve_bytes
+from genbench.theory.kernels import KernelPrecision, KernelSolveError, kernel_solve_bytes
 
 
 def _data(n: int = 300, d: int = 50, classes: int = 10, seed: int = 0):
@@ -63,3 +66,45 @@ def test_bad_arguments():
         gaussian_kernel(X, X, 0.0)
     with pytest.raises(ConfigError, match="reg"):
         kernel_interpolate(X, y, reg=-1.0)
+
+
+def test_float32_with_jitter_stays_close_to_the_exact_float64_interpolant():
+    X, y = _data(400)
+    exact = kernel_interpolate(X, y, bandwidth=2.0)
+    low = kernel_interpolate(X, y, bandwidth=2.0, dtype=torch.float32, jitter=1e-5)
+    assert low.alpha.dtype == torch.float32 and low.jitter == 1e-5 and low.reg == 0.0
+    assert torch.equal(low.classify(X), y)  # still interpolates the (random) labels
+    torch.testing.assert_close(low.predict(X).double(), exact.predict(X), rtol=0, atol=1e-3)
+    with pytest.raises(ConfigError, match="jitter"):
+        kernel_interpolate(X, y, jitter=-1e-6)
+
+
+def test_kernel_precision_names_the_bad_field():
+    assert KernelPrecision().exact and not KernelPrecision("float32", 1e-5).exact
+    assert KernelPrecision("float32").torch_dtype == torch.float32
+    with pytest.raises(ConfigError, match="KernelPrecision.dtype"):
+        KernelPrecision("bfloat16")
+    with pytest.raises(ConfigError, match="KernelPrecision.jitter"):
+        KernelPrecision("float32", jitter=-1.0)
+
+
+_PEAK = """
+import resource, torch
+from genbench.theory import kernel_interpolate
+torch.set_num_threads(1)
+n = 3_000
+X = torch.rand(n, 20, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+y = torch.arange(n) % 10
+kernel_interpolate(X[:50], y[:50])  # warm up the allocator and LAPACK's workspaces
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+kernel_interpolate(X, y, bandwidth=1.0)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print((after - before) / (8 * n * n))
+"""
+
+
+def test_kernel_solve_peaks_at_one_n_by_n_matrix():
+    """Factor and solve in place: the peak above the process is ~1 x n^2, where torch's
+    cholesky_ex on the row-major K (or cholesky_solve) would copy it once more (2 x)."""
+    out = subprocess.run([sys.executable, "-c", _PEAK], capture_output=True, text=True, check=True)
+    assert float(out.stdout) < 1.5

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -30,6 +30,7 @@ from genbench.errors import ConfigError
 from genbench.experiment import DataSpec, Runs, raw_splits, train_runs
 from genbench.theory import (
     DepthKNetwork,
+    KernelPrecision,
     depth_k_network,
     fit_random_conv,
     gabor_features,
@@ -197,7 +198,8 @@ def features(spec: FeatureSpec, device: str = "cpu") -> tuple[Tensor, Tensor, Te
 
 @dataclass(frozen=True)
 class KernelFit:
-    """One Gaussian-kernel solve on the first ``n`` training rows."""
+    """One Gaussian-kernel solve on the first ``n`` training rows (``predictions``: the test
+    set's predicted classes, to compare two precisions image by image)."""
 
     n: int
     reg: float
@@ -208,6 +210,8 @@ class KernelFit:
     norm: float
     bandwidth: float
     seconds: float
+    precision: KernelPrecision = KernelPrecision()
+    predictions: Tensor | None = field(default=None, repr=False, compare=False)
 
 
 def _error(model, X: Tensor, y: Tensor) -> tuple[float, int]:
@@ -215,8 +219,12 @@ def _error(model, X: Tensor, y: Tensor) -> tuple[float, int]:
     return wrong / len(y), wrong
 
 
+EXACT = KernelPrecision()
+
+
 @functools.lru_cache(maxsize=32)
-def kernel_fit(spec: FeatureSpec, n: int, reg: float = 0.0, device: str = "cpu") -> KernelFit:
+def kernel_fit(spec: FeatureSpec, n: int, reg: float = 0.0, device: str = "cpu",
+               precision: KernelPrecision = EXACT) -> KernelFit:
     """Solve (K + reg I) alpha = one-hot(y) on the first n training rows; errors and norm.
 
     The fixture and ``raw_splits`` subsets are class-balanced and shuffled, so the first n
@@ -225,19 +233,43 @@ def kernel_fit(spec: FeatureSpec, n: int, reg: float = 0.0, device: str = "cpu")
     if not 1 <= n <= len(ytr):
         raise ConfigError(f"n={n}: must be in [1, {len(ytr)}] for {spec.data.dataset}")
     start = time.perf_counter()
-    model = kernel_interpolate(Xtr[:n], ytr[:n], reg=reg, num_classes=10, device=device)
+    model = kernel_interpolate(Xtr[:n], ytr[:n], reg=reg, num_classes=10, device=device,
+                               dtype=precision.torch_dtype, jitter=precision.jitter)
     seconds = time.perf_counter() - start
     train_err, _ = _error(model, Xtr[:n], ytr[:n])
-    test_err, wrong = _error(model, Xte, yte)
-    return KernelFit(n, reg, train_err, test_err, wrong, len(yte), kernel_norm(model),
-                     model.bandwidth, seconds)
+    predictions = model.classify(Xte).cpu()
+    wrong = int((predictions != yte.cpu()).sum())
+    return KernelFit(n, reg, train_err, wrong / len(yte), wrong, len(yte), kernel_norm(model),
+                     model.bandwidth, seconds, precision, predictions)
 
 
 def learning_curve(spec: FeatureSpec, ns: Sequence[int], target_n: int, reg: float = 0.0,
-                   device: str = "cpu") -> tuple[list[KernelFit], PowerLaw]:
+                   device: str = "cpu", precision: KernelPrecision = EXACT
+                   ) -> tuple[list[KernelFit], PowerLaw]:
     """Kernel fits at each n and the power law err ~ a n^-b extrapolated to ``target_n``."""
-    fits = [kernel_fit(spec, n, reg, device) for n in ns]
+    fits = [kernel_fit(spec, n, reg, device, precision) for n in ns]
     return fits, power_law(ns, [f.test_error for f in fits], target_n)
+
+
+@dataclass(frozen=True)
+class PrecisionGap:
+    """One n solved exactly (float64) and at a lower precision: how far the results move."""
+
+    n: int
+    precision: KernelPrecision
+    exact_error: float
+    error: float
+    disagreements: int  # test images whose predicted class differs between the two
+    n_test: int
+
+
+def precision_gap(spec: FeatureSpec, n: int, precision: KernelPrecision,
+                  device: str = "cpu") -> PrecisionGap:
+    """Solve at n exactly and at ``precision`` (both cached): the evidence that a float32 +
+    jitter solve at a larger n, where float64 does not fit, stands for the exact interpolant."""
+    exact, low = kernel_fit(spec, n, 0.0, device), kernel_fit(spec, n, 0.0, device, precision)
+    return PrecisionGap(n, precision, exact.test_error, low.test_error,
+                        int((exact.predictions != low.predictions).sum()), exact.n_test)
 
 
 def wrong_labels(y: Tensor, num_classes: int, seed: int) -> Tensor:
@@ -247,9 +279,11 @@ def wrong_labels(y: Tensor, num_classes: int, seed: int) -> Tensor:
     return (y + shift) % num_classes
 
 
-def fit_labels(X: Tensor, y: Tensor, device: str = "cpu") -> tuple[float, float]:
-    """Interpolate labels y on X exactly; (training error, RKHS norm) of the solution."""
-    model = kernel_interpolate(X, y, num_classes=10, device=device)
+def fit_labels(X: Tensor, y: Tensor, device: str = "cpu", precision: KernelPrecision = EXACT
+               ) -> tuple[float, float]:
+    """Interpolate labels y on X; (training error, RKHS norm) of the solution."""
+    model = kernel_interpolate(X, y, num_classes=10, device=device, dtype=precision.torch_dtype,
+                               jitter=precision.jitter)
     return _error(model, X, y)[0], kernel_norm(model)
 
 
@@ -264,15 +298,16 @@ class WrongTestNorms:
 
 
 def wrong_test_label_norms(spec: FeatureSpec, n_train: int, n_test: int, seed: int,
-                           device: str = "cpu") -> WrongTestNorms:
+                           device: str = "cpu", precision: KernelPrecision = EXACT
+                           ) -> WrongTestNorms:
     """Section 5's "force the data to fit random labels on the test data" experiment."""
     Xtr, ytr, Xte, yte = features(spec, device)
     X = torch.cat([Xtr[:n_train], Xte[:n_test]])
     y_true = torch.cat([ytr[:n_train], yte[:n_test]])
     y_wrong = torch.cat([ytr[:n_train], wrong_labels(yte[:n_test], 10, seed)])
-    err_wrong, norm_wrong = fit_labels(X, y_wrong, device)
-    return WrongTestNorms(kernel_fit(spec, n_train, 0.0, device).norm,
-                          fit_labels(X, y_true, device)[1], norm_wrong, err_wrong)
+    err_wrong, norm_wrong = fit_labels(X, y_wrong, device, precision)
+    return WrongTestNorms(kernel_fit(spec, n_train, 0.0, device, precision).norm,
+                          fit_labels(X, y_true, device, precision)[1], norm_wrong, err_wrong)
 
 
 # ------------------------------------------------------------------ SGD -> minimum norm

@@ -21,6 +21,7 @@ from genbench.theory.construction import (
 from genbench.theory.features import GaborBank, RandomConvNet, fit_random_conv, gabor_features, random_conv_features
 from genbench.theory.kernels import (
     KernelModel,
+    KernelPrecision,
     KernelSolveError,
     MemoryBudgetError,
     check_memory,
@@ -46,6 +47,7 @@ __all__ = [
     "GDResult",
     "GaborBank",
     "KernelModel",
+    "KernelPrecision",
     "KernelSolveError",
     "LayerCounts",
     "MemoryBudgetError",

@@ -3,8 +3,9 @@
 Solving K alpha = Y exactly (K_ij = k(x_i, x_j), Y one-hot) gives the minimum-norm interpolant in
 the kernel's feature space. Section 5 solves it for all 60,000 MNIST images with one LAPACK call;
 here the kernel is built in row chunks directly into one n x n buffer on the data's device, then
-factored in place by Cholesky (:func:`torch.linalg.cholesky_ex` with ``out=``), so the peak is one
-n x n matrix: 14.4 GB at n = 60,000 in float32 and 28.8 GB in float64, within an 80 GB GPU.
+factored in place by Cholesky (:func:`torch.linalg.cholesky_ex` on its column-major view, input and
+``out=`` the same), so the peak is one n x n matrix: 14.4 GB at n = 60,000 in float32 and 28.8 GB
+in float64, within an 80 GB GPU.
 Before allocating, the bytes needed are compared with the free memory of the device, and a
 :class:`MemoryBudgetError` says what to change instead of the allocator crashing midway.
 
@@ -86,6 +87,37 @@ def median_bandwidth(X: Tensor, sample: int = 1000, seed: int = 0) -> float:
     return float(dist[torch.triu_indices(len(S), len(S), offset=1).unbind()].median())
 
 
+@dataclass(frozen=True)
+class KernelPrecision:
+    """How a kernel system is solved: ``dtype`` of the n x n matrix and a stated diagonal
+    ``jitter`` (relative to the kernel's unit diagonal).
+
+    The default, float64 with no jitter, is the exact interpolant. float32 halves the memory
+    (n = 60,000 MNIST images: 14.4 GB instead of 28.8), which is what lets Table 3's setting run
+    on a 24 GiB machine; the jitter keeps its Cholesky clear of round-off (float32 rounds at
+    6e-8, and the errors of a factorization of order n grow like sqrt(n) of that). Anything but the
+    default must be checked against float64 at an n where both fit.
+    """
+
+    dtype: str = "float64"
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"KernelPrecision.dtype={self.dtype!r}; allowed: float32, float64")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ConfigError(f"KernelPrecision.jitter={self.jitter}: must be in [0, 1) (a "
+                              "fraction of the kernel's unit diagonal)")
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, self.dtype)
+
+    @property
+    def exact(self) -> bool:
+        return self == KernelPrecision()
+
+
 def _default_chunk(n: int, itemsize: int) -> int:
     return max(1, PREDICT_CHUNK_BYTES // max(1, n * itemsize))
 
@@ -123,6 +155,7 @@ class KernelModel:
     bandwidth: float
     reg: float
     chunk_size: int | None = None
+    jitter: float = 0.0
 
     def predict(self, X: Tensor) -> Tensor:
         """Scores (m, k), computed chunk by chunk of test rows so memory stays O(chunk * n)."""
@@ -158,14 +191,21 @@ def kernel_interpolate(
     device: torch.device | str | None = None,
     num_classes: int | None = None,
     chunk_size: int | None = None,
+    jitter: float = 0.0,
 ) -> KernelModel:
-    """Solve (K + reg I) alpha = Y by in-place Cholesky; Y: int labels (one-hot) or float (n, k).
+    """Solve (K + (reg + jitter) I) alpha = Y by in-place Cholesky; Y: int labels (one-hot) or
+    float (n, k).
 
     float64 by default: a Gaussian kernel on 10^4-10^5 images has condition numbers far beyond
-    float32's 1e7, and an exact fit of random labels needs the solve to resolve them.
+    float32's 1e7, and an exact fit of random labels needs the solve to resolve them. ``jitter``
+    is the numerical counterpart of ``reg``: the same diagonal shift, but stated as the price of
+    a lower precision (float32 at n = 60,000 fits in 14.4 GB where float64 needs 28.8), never added
+    unless asked for. Its effect must be measured against float64 where both fit.
     """
     if reg < 0:
         raise ConfigError(f"reg: must be >= 0, got {reg}")
+    if jitter < 0:
+        raise ConfigError(f"jitter: must be >= 0, got {jitter}")
     device = torch.device(device) if device is not None else X.device
     n = X.shape[0]
     X = X.reshape(n, -1)
@@ -177,18 +217,25 @@ def kernel_interpolate(
     T = _targets(Y.to(device), n, num_classes, dtype)
     bandwidth = median_bandwidth(X) if bandwidth is None else bandwidth
     K = gaussian_kernel(X, X, bandwidth, chunk_size)
-    if reg:
-        K.diagonal().add_(reg)
-    L, info = torch.linalg.cholesky_ex(K, out=(K, torch.empty(0, dtype=torch.int32, device=device)))
+    if reg + jitter:
+        K.diagonal().add_(reg + jitter)
+    # K is symmetric, so its column-major view K.mT is the same matrix in the layout LAPACK
+    # factors in place: passed as input and out, no copy is made (with K itself, torch copies
+    # it to column-major first: 2 n^2 at the peak, measured on the CPU). The two triangular
+    # solves read L in place too, where cholesky_solve would copy it.
+    A = K.mT
+    L, info = torch.linalg.cholesky_ex(A, out=(A, torch.empty(0, dtype=torch.int32, device=device)))
     if int(info) != 0:
         raise KernelSolveError(
             f"Cholesky of the {n} x {n} Gaussian kernel (bandwidth {bandwidth:.4g}, reg {reg}, "
-            f"{dtype}) failed at pivot {int(info)}: the matrix is not numerically positive "
+            f"jitter {jitter}, {dtype}) failed at pivot {int(info)}: the matrix is not numerically positive "
             "definite. Use float64, a smaller bandwidth, or an explicit reg > 0 (which changes "
             "the problem from interpolation to kernel ridge regression)."
         )
-    alpha = torch.cholesky_solve(T, L)
-    return KernelModel(centers=X, alpha=alpha, bandwidth=bandwidth, reg=reg, chunk_size=chunk_size)
+    alpha = torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, T, upper=False),
+                                          upper=True)
+    return KernelModel(centers=X, alpha=alpha, bandwidth=bandwidth, reg=reg,
+                       chunk_size=chunk_size, jitter=jitter)
 
 
 def kernel_norm(model: KernelModel) -> float:
@@ -204,6 +251,7 @@ def kernel_norm(model: KernelModel) -> float:
 
 __all__ = [
     "KernelModel",
+    "KernelPrecision",
     "KernelSolveError",
     "MemoryBudgetError",
     "available_bytes",

@@ -155,6 +155,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         data = dict(data)
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"TrainConfig.{unknown[0]}: not a field of TrainConfig "
+                              f"(unknown: {', '.join(unknown)})")
         data["augment"] = Augment(**data.get("augment", {}))
         return cls(**data)
 
