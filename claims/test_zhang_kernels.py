@@ -3,7 +3,8 @@
 Reading of Section 5 (the paper states neither the bandwidth nor the target encoding): Gaussian
 kernel exp(-||x - x'||^2 / (2 sigma^2)) with sigma from the median heuristic, one-hot 0/1
 targets, K alpha = Y solved exactly in float64 (full-scale MNIST: see below), pixels scaled to
-[0, 1]; "norm" is the RKHS norm sqrt(tr(alpha^T K alpha)) (= ||w|| of the min-norm solution of Xw = y in feature space).
+[0, 1]; "norm" is the RKHS norm sqrt(tr(alpha^T K alpha)) (= ||w|| of the min-norm solution of
+Xw = y in feature space).
 Norms scale with sigma and the encoding, so the paper's 220 / 390 are recorded next to ours
 but only their ORDER (Gabor > raw while the error drops) is checked.
 
@@ -18,8 +19,8 @@ checked with 95% Clopper-Pearson intervals of the test errors (they must not ove
 
 Full scale runs the paper's n (MNIST in float32 with a stated jitter, so that 60,000 images fit
 in 24 GiB, and checked against float64 at n = 30,000; see SETTINGS) and compares the paper's
-value with the error measured at that n: the paper's number must lie in the 99% Clopper-Pearson interval of the measured
-error (99% because five Table 3 numbers are tested; ~5% family-wise). Deviation: 8,000 random
+value with the error measured at that n: the paper's number must lie in the 99% Clopper-Pearson
+interval of the measured error (99% because five Table 3 numbers are tested; ~5% family-wise). Deviation: 8,000 random
 filters instead of the paper's 32,000 (see SETTINGS; stated in the record).
 """
 

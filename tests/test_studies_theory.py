@@ -164,7 +164,7 @@ def test_precision_gap_compares_a_lower_precision_with_float64_image_by_image():
     low = KernelPrecision("float32", jitter=1e-5)
     gap = study.precision_gap(spec, 500, low)
     exact, fit32 = study.kernel_fit(spec, 500), study.kernel_fit(spec, 500, precision=low)
-    assert fit32.precision == low and exact.precision.exact
+    assert fit32.precision == low and exact.precision == study.EXACT
     assert (gap.exact_error, gap.error) == (exact.test_error, fit32.test_error)
     assert gap.disagreements == int((exact.predictions != fit32.predictions).sum())
     assert gap.disagreements <= 0.01 * gap.n_test  # float32 + 1e-5 barely moves a 500-point fit

@@ -80,7 +80,7 @@ def test_float32_with_jitter_stays_close_to_the_exact_float64_interpolant():
 
 
 def test_kernel_precision_names_the_bad_field():
-    assert KernelPrecision().exact and not KernelPrecision("float32", 1e-5).exact
+    assert KernelPrecision() == KernelPrecision("float64", 0.0)
     assert KernelPrecision("float32").torch_dtype == torch.float32
     with pytest.raises(ConfigError, match="KernelPrecision.dtype"):
         KernelPrecision("bfloat16")

@@ -113,10 +113,6 @@ class KernelPrecision:
     def torch_dtype(self) -> torch.dtype:
         return getattr(torch, self.dtype)
 
-    @property
-    def exact(self) -> bool:
-        return self == KernelPrecision()
-
 
 def _default_chunk(n: int, itemsize: int) -> int:
     return max(1, PREDICT_CHUNK_BYTES // max(1, n * itemsize))
@@ -228,8 +224,9 @@ def kernel_interpolate(
     if int(info) != 0:
         raise KernelSolveError(
             f"Cholesky of the {n} x {n} Gaussian kernel (bandwidth {bandwidth:.4g}, reg {reg}, "
-            f"jitter {jitter}, {dtype}) failed at pivot {int(info)}: the matrix is not numerically positive "
-            "definite. Use float64, a smaller bandwidth, or an explicit reg > 0 (which changes "
+            f"jitter {jitter}, {dtype}) failed at pivot {int(info)}: the matrix is not "
+            "numerically positive definite. Use float64, a larger stated jitter (measured against "
+            "float64 where both fit), a smaller bandwidth, or an explicit reg > 0 (which changes "
             "the problem from interpolation to kernel ridge regression)."
         )
     alpha = torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, T, upper=False),
