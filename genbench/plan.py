@@ -426,10 +426,12 @@ def _curve(ns: Iterable[int], d: int, what: str, n_eval: int, dtype: str = "floa
 
 
 def _precision_check(s) -> list[Part]:
-    """The float64 solve that measures what a lower MNIST precision moves (if any)."""
+    """The float64 solves (raw pixels and Gabor features) that measure what a lower MNIST
+    precision moves (if any)."""
     if s.precision_check_n is None:
         return []
-    return [kernel_solve(s.precision_check_n, 784, "MNIST raw, float64 precision check", 10_000)]
+    return [kernel_solve(s.precision_check_n, d, f"MNIST {kind}, float64 precision check", 10_000)
+            for kind, d in (("raw", 784), ("Gabor", 1176))]
 
 
 @estimates("Z.T3.kernel_mnist")

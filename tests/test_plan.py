@@ -154,10 +154,12 @@ def test_every_real_claim_case_has_a_cost() -> None:
 
 def test_full_scale_mnist_kernel_is_costed_at_its_precision_and_fits_24_gib() -> None:
     """Table 3 at n = 60,000 runs in float32 (claims/test_zhang_kernels.py SETTINGS): 14.4 GB
-    for the matrix, where float64 would need 28.8 GB; the float64 check at 30,000 is costed too."""
+    for the matrix, where float64 would need 28.8 GB; the float64 checks at 30,000 (raw pixels and
+    Gabor features) are costed too."""
     root = Path(__file__).resolve().parent.parent
     p = plan.make_plan("full", rates=RATES, rootdir=root, keyword="kernel_mnist")
     (case,) = p.cases
     assert case.memory < 20 * plan.GIB
     assert plan.kernel_solve(60_000, 784, "", 10_000, "float32").memory < case.memory
-    assert any("precision check" in part["what"] for part in case.parts)
+    checks = [part["what"] for part in case.parts if "precision check" in part["what"]]
+    assert len(checks) == 2 and any("raw" in w for w in checks) and any("Gabor" in w for w in checks)
