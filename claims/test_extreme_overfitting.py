@@ -59,6 +59,7 @@ class Settings:
     n_train: int | None
     n_test: int | None
     runs: tuple[tuple[str, int], ...]  # R per model (normal and extreme groups alike)
+    runs_note: str  # where R comes from, in every record
     epochs: tuple[tuple[str, int], ...]  # the same for both groups (Figures 5-7)
     extreme_pairs: tuple[tuple[str, str], ...]  # extreme_point, resnet_faster
     analysis_pairs: tuple[tuple[str, str], ...]  # l2, distance, critical, escape
@@ -82,15 +83,20 @@ class Settings:
 # reach p < 0.01, so the analyses run on the MLP, on MNIST and on Fashion-MNIST.
 SMOKE = Settings(source="fixture", n_train=500, n_test=100,
                  runs=(("eo_mlp", 5), ("eo_cnn", 3), ("eo_resnet", 3)),
+                 runs_note="R = 5 (MLP), 3 (CNN, ResNet) per group: the smoke budget (the "
+                           f"paper: {paper.SETTING.runs})",
                  epochs=(("eo_mlp", 20), ("eo_cnn", 12), ("eo_resnet", 8)),
                  extreme_pairs=(("eo_mlp", "mnist"), ("eo_cnn", "mnist"), ("eo_resnet", "mnist"),
                                 ("eo_mlp", "fashion_mnist")),
                  analysis_pairs=(("eo_mlp", "mnist"), ("eo_mlp", "fashion_mnist")),
                  escape_runs=2, escape_epochs=1_000, gd_steps=100)
-# Full: the paper's 3 models x 3 datasets, full data, R = 200. The paper prints no epoch
-# count; 50 epochs is a fixed budget several times what the smoke runs need to fit.
+# Full: the paper's 3 models x 3 datasets, full data, R = 200, or the R that
+# `genbench run --runs R` (GENBENCH_RUNS) sets where 200 does not fit (a 2-core CPU: R = 20;
+# the Mann-Whitney test and the medians are then computed for that R). The paper prints no
+# epoch count; 50 epochs is a fixed budget several times what the smoke runs need to fit.
 FULL = Settings(source="full", n_train=None, n_test=None,
-                runs=tuple((m, paper.SETTING.runs) for m in eo.MODELS),
+                runs=tuple((m, eo.runs_per_group(paper.SETTING.runs)) for m in eo.MODELS),
+                runs_note=eo.runs_source(paper.SETTING.runs),
                 epochs=tuple((m, 50) for m in eo.MODELS),
                 extreme_pairs=ALL_PAIRS, analysis_pairs=ALL_PAIRS, escape_runs=10,
                 escape_epochs=50, gd_steps=100)
@@ -107,9 +113,10 @@ def _pair(scale: str, pair: str, pairs: tuple[tuple[str, str], ...]) -> tuple[st
     return model, dataset
 
 
-def _record_sizes(claim, data: eo.StudyData) -> None:
+def _record_sizes(claim, s: Settings, data: eo.StudyData) -> None:
     claim.sizes(train=data.train.size_note(), test=data.test.size_note(),
-                corrupted=f"{len(data.extreme):,} images (train + t copies of test)")
+                corrupted=f"{len(data.extreme):,} images (train + t copies of test)",
+                runs=s.runs_note)
 
 
 def _study(s: Settings, model: str, dataset: str, device) -> tuple[eo.Study, eo.StudyData]:
@@ -157,7 +164,7 @@ def _extreme_point(claim, s: Settings, model: str, dataset: str, weight_decay: f
     claim.note("clean-train acc (min, max)", [min(train_acc), max(train_acc)])
     claim.note("test acc (min, max)", [min(test_acc), max(test_acc)])
     claim.note("runs x epochs", [study.runs, study.config.max_epochs])
-    _record_sizes(claim, data)
+    _record_sizes(claim, s, data)
     claim.seeds(*range(study.runs))
 
 
@@ -235,7 +242,7 @@ def test_distance_from_init(claim, scale, device, pair):
                  f"Distance from init after {study.config.max_epochs} epochs, {study.name}",
                  "hist", "||w - w_init||", "runs",
                  {"normal": {"values": normal}, "extreme": {"values": extreme}})
-    _record_sizes(claim, data)
+    _record_sizes(claim, s, data)
     claim.seeds(*range(study.runs))
     claim.conclude()
 
@@ -274,7 +281,7 @@ def test_critical_on_clean(claim, scale, device, pair):
                [normal, float(np.median(eo.gradient_norms(study, data, starts))), after,
                 float(np.median(eo.gradient_norms(study, data, normal_runs, at="init")))])
     claim.note("GD (lr, steps, batch)", [gd.lr, gd.max_epochs, gd.batch_size])
-    _record_sizes(claim, data)
+    _record_sizes(claim, s, data)
     claim.seeds(*range(study.runs))
     claim.conclude()
 
@@ -308,6 +315,6 @@ def test_sgd_escapes(claim, scale, device, pair):
                  "line", "SGD epoch", "test accuracy",
                  {f"seed {r.seed}": {"x": e.epochs, "y": e.test_acc}
                   for r, e in zip(starts, escaped)})
-    _record_sizes(claim, data)
+    _record_sizes(claim, s, data)
     claim.seeds(*range(s.escape_runs))
     claim.conclude()

@@ -59,8 +59,9 @@ def fingerprint(module: str | os.PathLike[str], scale: str, device: str = "cpu",
 
     Hashed: every ``.py`` file of the genbench package the case's child imports (the
     checkout's ``genbench/`` when the rootdir has one, else the installed one; path and bytes), the claim module and each ``conftest.py`` from the rootdir down to it, ``scale``,
-    the device kind and torch's version. Settings live in the claim module (``SETTINGS``), so
-    a settings change is a module change.
+    the device kind, torch's version and ``$GENBENCH_RUNS`` when set. Settings live in the
+    claim module (``SETTINGS``), so a settings change is a module change; ``GENBENCH_RUNS``
+    changes the full-scale studies' R without one (a record at R = 20 is not one at 200).
     """
     import genbench
 
@@ -78,6 +79,9 @@ def fingerprint(module: str | os.PathLike[str], scale: str, device: str = "cpu",
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     kind = device.split(":")[0]
     h.update(f"{scale}\0{kind}\0{_torch_version()}".encode())
+    runs = os.environ.get("GENBENCH_RUNS", "").strip()
+    if runs:
+        h.update(f"\0GENBENCH_RUNS={runs}".encode())
     return h.hexdigest()[:16]
 
 

@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.device:
         os.environ["GENBENCH_DEVICE"] = args.device
+    _set_runs(args)
     if args.budget or args.memory or args.campaign:  # resumable, cheapest first (campaign.py)
         from genbench.campaign import campaign_main
 
@@ -76,6 +77,27 @@ def _run(args: argparse.Namespace) -> int:
                              out=args.out)
     return run_claims(scale=args.scale, keyword=args.k, ledger=args.ledger, out=args.out,
                       extra=args.pytest_args, threads=args.threads)
+
+
+def _runs(text: str) -> int:
+    """argparse type of --runs: a whole number >= 1."""
+    try:
+        runs = int(text)
+    except ValueError:
+        runs = 0
+    if runs < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of runs >= 1")
+    return runs
+
+
+def _set_runs(args: argparse.Namespace) -> None:
+    """--runs R reaches the claim modules (and a campaign's children) as GENBENCH_RUNS."""
+    if args.runs is None:
+        return
+    if args.scale != "full":
+        raise GenbenchError("--runs sets R of the full-scale extreme-overfitting studies; "
+                            f"--scale {args.scale} has its own R (use --scale full)")
+    os.environ["GENBENCH_RUNS"] = str(args.runs)
 
 
 def _claims(args: argparse.Namespace) -> int:
@@ -111,6 +133,7 @@ class _Help(argparse.HelpFormatter):
 def _plan(args: argparse.Namespace) -> int:
     from genbench.plan import plan_main
 
+    _set_runs(args)
     return plan_main(scale=args.scale, keyword=args.k, budget=args.budget, memory=args.memory,
                      as_json=args.json, measured=args.measured)
 
@@ -124,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "smoke reproduction on the CPU, then the report).",
         epilog="Environment: GENBENCH_LEDGER (ledger path), GENBENCH_DATA (data root), "
                "GENBENCH_DEVICE (cpu, cuda, cuda:N), GENBENCH_THREADS (CPU threads), "
-               "GENBENCH_RUN_CACHE (keep trained runs), GENBENCH_SCALE (pytest --scale).")
+               "GENBENCH_RUN_CACHE (keep trained runs), GENBENCH_SCALE (pytest --scale), "
+               "GENBENCH_RUNS (R of the full-scale extreme-overfitting studies).")
     parser.add_argument("--version", action="version", version=f"genbench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -160,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "fit what is left are not started")
     run.add_argument("--memory", default=None, metavar="SIZE",
                      help="campaign memory limit (e.g. 6GiB): cases estimated above it are not run")
+    run.add_argument("--runs", type=_runs, default=None, metavar="R",
+                     help="full scale: R runs per group in the extreme-overfitting studies "
+                          "instead of the paper's 200 (sets GENBENCH_RUNS; every record states R)")
     run.add_argument("--retry-errors", action="store_true",
                      help="campaign: run again cases whose record has verdict error")
     run.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG",
@@ -190,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a case fits when its estimate here is within TIME, e.g. 2h, 90m")
     plan.add_argument("--memory", default=None, metavar="SIZE",
                       help="a case fits when its estimated peak memory is within SIZE, e.g. 20GiB")
+    plan.add_argument("--runs", type=_runs, default=None, metavar="R",
+                      help="plan the extreme-overfitting studies with R runs per group instead "
+                           "of the paper's 200 (as `genbench run --runs R`)")
     plan.add_argument("--json", action="store_true", help="JSON for tools instead of the table")
     plan.add_argument("--measured", default=None, metavar="LEDGER",
                       help="instead: each case a campaign ran into LEDGER, estimate vs measured")

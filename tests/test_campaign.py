@@ -134,6 +134,10 @@ def test_code_change_makes_the_cases_due_again(project: Path, monkeypatch) -> No
     after = fingerprint(module, "full", "cpu", project)
     assert after != before
     assert fingerprint(module, "smoke", "cpu", project) != after  # the scale is part of it
+    monkeypatch.setenv("GENBENCH_RUNS", "20")  # a study's R set from outside the module
+    assert fingerprint(module, "full", "cpu", project) != after
+    monkeypatch.delenv("GENBENCH_RUNS")
+    assert fingerprint(module, "full", "cpu", project) == after
     out = run_campaign("full", "T.F.a", ledger=ledger, device="cpu", rootdir=project, rates=RATES)
     assert [o.status for o in out] == ["recorded", "recorded"]
     assert len(_records(ledger)) == 4

@@ -163,3 +163,24 @@ def test_full_scale_mnist_kernel_is_costed_at_its_precision_and_fits_24_gib() ->
     assert plan.kernel_solve(60_000, 784, "", 10_000, "float32").memory < case.memory
     checks = [part["what"] for part in case.parts if "precision check" in part["what"]]
     assert len(checks) == 2 and any("raw" in w for w in checks) and any("Gabor" in w for w in checks)
+
+
+def test_runs_override_scales_the_extreme_study_cost(monkeypatch) -> None:
+    """`genbench plan --runs 20`: an extreme-overfitting study costs a tenth of the paper's R."""
+    root = Path(__file__).resolve().parent.parent
+    select = "extreme_point and eo_mlp-mnist"
+    monkeypatch.delenv("GENBENCH_RUNS", raising=False)
+    (paper,) = plan.make_plan("full", rates=RATES, rootdir=root, keyword=select).cases
+    monkeypatch.setenv("GENBENCH_RUNS", "20")
+    (fewer,) = plan.make_plan("full", rates=RATES, rootdir=root, keyword=select).cases
+    assert fewer.flop == pytest.approx(paper.flop / 10, rel=1e-9)
+    assert "20 runs" in " ".join(part["what"] for part in fewer.parts)
+
+
+def test_cli_runs_is_full_scale_only_and_a_count(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("GENBENCH_RUNS", "")  # restored after the test
+    assert main(["plan", "--scale", "smoke", "--runs", "20"]) == 2
+    assert "--runs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["plan", "--runs", "0"])
+    assert "not a whole number of runs" in capsys.readouterr().err

@@ -26,13 +26,20 @@ from genbench.training import RunResult, TrainConfig
 CLAIMS = Path(__file__).resolve().parents[1] / "claims" / "test_extreme_overfitting.py"
 
 
-@pytest.fixture(scope="module")
-def claim_module():
-    spec = importlib.util.spec_from_file_location("eo_claims", CLAIMS)
+def _load_claims(name: str = "eo_claims"):
+    """The claim module, imported afresh (its SETTINGS read GENBENCH_RUNS at import)."""
+    spec = importlib.util.spec_from_file_location(name, CLAIMS)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def claim_module():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(eo.RUNS_ENV, raising=False)
+        return _load_claims()
 
 
 def _dataset(n: int, seed: int, k: int = 10) -> ArrayDataset:
@@ -61,6 +68,31 @@ def test_smoke_settings_can_reach_the_p_value(claim_module):
         r = smoke.study(model, dataset).runs
         assert eo.min_mannwhitney_p(r, r) < claim_module.P_MAX
     assert eo.min_mannwhitney_p(4, 4) > 0.01 > eo.min_mannwhitney_p(5, 5) == 1 / 252
+
+
+def test_runs_override_sets_the_full_studies_r_and_says_so(monkeypatch):
+    """`genbench run --runs 20` (GENBENCH_RUNS): every full-scale study runs R = 20 per group,
+    the record says where R came from, and the smoke settings keep their own R."""
+    monkeypatch.setenv(eo.RUNS_ENV, "20")
+    module = _load_claims("eo_claims_r20")
+    assert dict(module.FULL.runs) == {m: 20 for m in eo.MODELS}
+    assert module.FULL.study("eo_mlp", "mnist").runs == 20
+    assert module.FULL.runs_note == "R = 20 per group, from GENBENCH_RUNS (the paper: 200)"
+    assert dict(module.SMOKE.runs) == {"eo_mlp": 5, "eo_cnn": 3, "eo_resnet": 3}
+    assert eo.min_mannwhitney_p(20, 20) < module.P_MAX  # the test can still decide at R = 20
+
+
+def test_runs_unset_is_the_papers(monkeypatch):
+    monkeypatch.delenv(eo.RUNS_ENV, raising=False)
+    assert eo.runs_per_group(200) == 200
+    assert eo.runs_source(200) == "R = 200 per group, the paper's"
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "twenty", "2.5"])
+def test_runs_override_rejects_what_is_not_a_count(monkeypatch, value):
+    monkeypatch.setenv(eo.RUNS_ENV, value)
+    with pytest.raises(ConfigError, match=f"GENBENCH_RUNS='{value}'"):
+        eo.runs_per_group(200)
 
 
 def test_study_rejects_bad_settings():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -36,6 +37,37 @@ from genbench.training import RunResult, TrainConfig, evaluate
 MODELS = ("eo_mlp", "eo_cnn", "eo_resnet")
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 INIT = "xavier_uniform"  # Section 4.3: torch.nn.init.xavier_uniform before every run
+RUNS_ENV = "GENBENCH_RUNS"  # R of the full-scale studies when not the paper's (`genbench run --runs`)
+
+
+def runs_per_group(paper_runs: int) -> int:
+    """R of a full-scale study: ``$GENBENCH_RUNS`` when set, else the paper's ``paper_runs``.
+
+    The paper's R = 200 costs 12.7 h per MLP study on a 2-core CPU (`genbench plan`), so a
+    campaign on a smaller machine runs as many as fit (``genbench run --runs 20``) and every
+    statistic is computed for that count; each record states R and where it came from
+    (:func:`runs_source`). Read when the claim module is imported, so the plan, the campaign's
+    children and pytest all see the same R.
+    """
+    raw = os.environ.get(RUNS_ENV, "").strip()
+    if not raw:
+        return paper_runs
+    try:
+        runs = int(raw)
+    except ValueError:
+        runs = 0
+    if runs < 1:
+        raise ConfigError(f"{RUNS_ENV}={raw!r}: must be a whole number of runs per group >= 1 "
+                          f"(e.g. 20; unset it for the paper's {paper_runs})")
+    return runs
+
+
+def runs_source(paper_runs: int) -> str:
+    """What a full-scale record says about its R: the paper's, or the override and the paper's."""
+    runs = runs_per_group(paper_runs)
+    if runs == paper_runs:
+        return f"R = {runs} per group, the paper's"
+    return f"R = {runs} per group, from {RUNS_ENV} (the paper: {paper_runs})"
 
 
 @dataclass(frozen=True)
