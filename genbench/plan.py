@@ -613,10 +613,25 @@ def _extreme(module: ModuleType, case: str | None, scale: str) -> Work:
     return Work(tuple(_study_parts(s, pairs, "study")))
 
 
-@estimates("E.S3.distance_from_init", "E.S3.critical_on_clean")
+@estimates("E.S3.distance_from_init")
 def _extreme_analysis(module: ModuleType, case: str | None, scale: str) -> Work:
     s = module.SETTINGS[scale]
     return Work(tuple(_study_parts(s, _pairs(module, case, scale, "analysis_pairs"), "study")))
+
+
+@estimates("E.S3.critical_on_clean")
+def _extreme_critical(module: ModuleType, case: str | None, scale: str) -> Work:
+    """The study, then ``gd_steps`` full-batch GD steps on the clean set from each of the R
+    extreme points: at full scale (100 steps of 60,000 images x R) twice the normal group."""
+    s = module.SETTINGS[scale]
+    pairs = _pairs(module, case, scale, "analysis_pairs")
+    parts = _study_parts(s, pairs, "study")
+    for model, dataset in pairs:
+        n = s.n_train or DATASETS[dataset][1]
+        parts.append(training(model, dataset, images=n, epochs=s.gd_steps, batch=n,
+                              runs=dict(s.runs)[model], evals=1, eval_images=s.n_test,
+                              label="full-batch GD from the extreme points"))
+    return Work(tuple(parts))
 
 
 @estimates("E.S3.l2_does_not_prevent")

@@ -184,3 +184,20 @@ def test_cli_runs_is_full_scale_only_and_a_count(monkeypatch, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["plan", "--runs", "0"])
     assert "not a whole number of runs" in capsys.readouterr().err
+
+
+def test_critical_on_clean_costs_its_full_batch_descent() -> None:
+    """E.S3.critical_on_clean runs 100 full-batch GD steps from each of the R extreme points on
+    top of the study it shares: at full scale that is twice the normal group's 50 epochs."""
+    root = Path(__file__).resolve().parent.parent
+    p = plan.make_plan("full", rates=RATES, rootdir=root,
+                       keyword="eo_mlp-mnist and (critical_on_clean or distance_from_init)")
+    cost = {e.claim: e for e in p.cases}
+    gd = [part for part in cost["E.S3.critical_on_clean"].parts if "full-batch GD" in part["what"]]
+    normal = [part for part in cost["E.S3.distance_from_init"].parts if "normal" in part["what"]]
+    assert len(gd) == len(normal) == 1
+    # 100 steps against 50 epochs of the same 60,000 images; the normal group also tests its
+    # 10,000 test images every epoch, the descent once at the end
+    expected = (3 * 60_000 * 100 + 10_000) / (3 * 60_000 * 50 + 10_000 * 50)
+    assert gd[0]["flop"] / normal[0]["flop"] == pytest.approx(expected)
+    assert cost["E.S3.critical_on_clean"].flop > cost["E.S3.distance_from_init"].flop
