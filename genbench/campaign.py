@@ -9,7 +9,12 @@
    appends the case's record to the ledger when it ends (the plugin does that), so a campaign
    stopped at any moment loses at most the case in progress;
 4. a case whose estimate does not fit what is left of the budget, or whose memory does not fit
-   ``--memory``, is not started (listed at the end with the reason).
+   ``--memory``, is not started (listed at the end with the reason);
+5. runs that several cases share (an extreme-overfitting study, Table 1's true-label runs:
+   the plan's ``Part.shared``) train once: the children share one disk run cache
+   (:func:`run_cache_dir`), and once a case that trains them is recorded, the other cases are
+   estimated (and ordered, and held to the budget) by what is left to pay, as is a resumed
+   campaign whose recorded cases used the same run cache (the journal names it).
 
 The key of a record is (claim id, case, scale, fingerprint). The fingerprint
 (:func:`fingerprint`) is a sha256 over the source of every ``.py`` file of the genbench package,
@@ -245,47 +250,61 @@ def _run_campaign(scale: str, keyword: str | None, root: Path, ledger: Path, jou
         done = {n: r for n, r in done.items() if r.get("verdict") != "error"}
 
     order = sorted(plan.cases, key=lambda e: (e.seconds is None, e.seconds or 0.0, e.node_id))
-    todo = [e for e in order if e.node_id not in done]
+    pending = [e for e in order if e.node_id not in done]
     outcomes = [Outcome(e.node_id, "skipped", f"recorded {done[e.node_id].get('timestamp')} "
                         f"({done[e.node_id].get('verdict')})") for e in order if e.node_id in done]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     if device:
         env["GENBENCH_DEVICE"] = device
+    env["GENBENCH_RUN_CACHE"] = str(run_cache_dir())
     _say(f"campaign: {len(plan.cases)} case(s), {len(outcomes)} already recorded for this code, "
-         f"{len(todo)} to go (est. {fmt_seconds(sum(e.seconds or 0 for e in todo))}); ledger "
-         f"{ledger}, journal {journal.name}")
-    start = time.monotonic()
-    for i, e in enumerate(todo, 1):
+         f"{len(pending)} to go (est. {fmt_seconds(sum(e.seconds or 0 for e in pending))}); ledger "
+         f"{ledger}, journal {journal.name}; run cache {env['GENBENCH_RUN_CACHE']} (runs shared "
+         f"by several cases train once)")
+    paid = paid_by_recorded(journal, plan, done, prints, env["GENBENCH_RUN_CACHE"])
+    start, total = time.monotonic(), len(pending)
+    for i in range(1, total + 1):
+        # cheapest first by what is left to pay: a case whose shared runs an earlier case of
+        # this campaign trained costs only its own part now
+        costs = {e.node_id: still_to_pay(e, paid) for e in pending}
+        e = min(pending, key=lambda x: (costs[x.node_id] is None, costs[x.node_id] or 0.0,
+                                        x.node_id))
+        pending.remove(e)
+        cost = costs[e.node_id]
         left = None if budget_s is None else budget_s - (time.monotonic() - start)
-        reason = _why_not(e, left, memory_limit)
+        reason = _why_not(e, cost, left, memory_limit)
         if reason:
-            outcomes.append(Outcome(e.node_id, "not run", reason, estimate=e.seconds))
+            outcomes.append(Outcome(e.node_id, "not run", reason, estimate=cost))
             continue
-        remaining = sum(x.seconds or 0 for x in todo[i - 1:] if not _why_not(x, left, memory_limit))
-        _say(f"campaign [{i}/{len(todo)}] {e.node_id}: est. {fmt_seconds(e.seconds)}, "
+        remaining = sum(costs[x.node_id] or 0 for x in [e, *pending]
+                        if not _why_not(x, costs[x.node_id], left, memory_limit))
+        _say(f"campaign [{i}/{total}] {e.node_id}: est. {fmt_seconds(cost)}"
+             f"{' (its shared runs already trained)' if cost != e.seconds else ''}, "
              f"{(e.memory or 0) / GIB:.1f} GiB; campaign ETA {fmt_seconds(remaining)}")
         if dry_run:
-            outcomes.append(Outcome(e.node_id, "not run", "dry run", estimate=e.seconds))
+            outcomes.append(Outcome(e.node_id, "not run", "dry run", estimate=cost))
             continue
         _append(journal, {"event": "start", "node_id": e.node_id, "claim": e.claim, "case": e.case,
                           "scale": e.scale, "fingerprint": prints[e.node_id], "started": _now(),
-                          "estimate_s": e.seconds, "estimate_memory": e.memory})
+                          "estimate_s": cost, "estimate_cold_s": e.seconds,
+                          "estimate_memory": e.memory, "run_cache": env["GENBENCH_RUN_CACHE"]})
         status, wall, peak = run_case(case_command(e.node_id, e.scale, ledger, extra), env,
                                       left, root)
         record = recorded(ledger, journal, {e.node_id: prints[e.node_id]}).get(e.node_id)
         _append(journal, {"event": "end", "node_id": e.node_id, "fingerprint": prints[e.node_id],
                           "ended": _now(), "exit_status": status, "wall_s": round(wall, 2),
-                          "peak_rss": peak, "estimate_s": e.seconds,
+                          "peak_rss": peak, "estimate_s": cost,
                           "verdict": record.get("verdict") if record else None})
         if record:
+            paid |= {p["shared"] for p in e.parts if p.get("shared")}
             outcomes.append(Outcome(e.node_id, "recorded", str(record.get("verdict")), wall,
-                                    e.seconds, peak))
+                                    cost, peak))
         else:
             outcomes.append(Outcome(e.node_id, "failed", f"no record (pytest exit status {status})",
-                                    wall, e.seconds, peak))
-        _say(f"campaign [{i}/{len(todo)}] {e.node_id}: {outcomes[-1].status} "
-             f"{outcomes[-1].detail} in {fmt_seconds(wall)} (est. {fmt_seconds(e.seconds)}), "
+                                    wall, cost, peak))
+        _say(f"campaign [{i}/{total}] {e.node_id}: {outcomes[-1].status} "
+             f"{outcomes[-1].detail} in {fmt_seconds(wall)} (est. {fmt_seconds(cost)}), "
              f"peak {peak / GIB:.2f} GiB")
     _summary(outcomes)
     return outcomes
@@ -307,14 +326,50 @@ def plan_in_child(scale: str, keyword: str | None, memory: str | int | None,
     return Plan.from_json(done.stdout)
 
 
-def _why_not(e: Estimate, left: float | None, memory_limit: int | None) -> str:
-    if e.seconds is None:  # no cost model: runs last, while budget is left
+def run_cache_dir() -> Path:
+    """Where a campaign's children keep trained runs: ``$GENBENCH_RUN_CACHE``, else
+    ``$XDG_CACHE_HOME/genbench/runs`` (``~/.cache/genbench/runs``). Each case is its own
+    process, so without a disk cache every case of an extreme-overfitting study would train
+    the study again."""
+    chosen = os.environ.get("GENBENCH_RUN_CACHE")
+    if chosen:
+        return Path(chosen)
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "genbench" / "runs"
+
+
+def paid_by_recorded(journal: Path, plan: Plan, done: dict[str, Any], prints: dict[str, str],
+                     run_cache: str) -> set[str]:
+    """Shared runs that cases already recorded for this code trained into this same run cache
+    (a resumed campaign does not count them again)."""
+    parts = {e.node_id: e.parts for e in plan.cases}
+    paid: set[str] = set()
+    for entry in _read_jsonl(journal):
+        node = entry.get("node_id")
+        if (entry.get("event") == "start" and node in done and entry.get("run_cache") == run_cache
+                and entry.get("fingerprint") == prints.get(node)):
+            paid |= {p["shared"] for p in parts.get(node, ()) if p.get("shared")}
+    return paid
+
+
+def still_to_pay(e: Estimate, paid: set[str]) -> float | None:
+    """The case's estimate less its parts whose shared runs are in ``paid`` (trained by a case
+    this campaign already recorded; they come from the run cache)."""
+    if e.seconds is None:
+        return None
+    return e.seconds - sum(p["seconds"] for p in e.parts if p.get("shared") in paid and
+                           p.get("shared"))
+
+
+def _why_not(e: Estimate, cost: float | None, left: float | None, memory_limit: int | None
+             ) -> str:
+    if cost is None:  # no cost model: runs last, while budget is left
         return "" if e.why_not.startswith("no cost model") and (left is None or left > 0) \
             else (e.why_not or "no estimate")
     if memory_limit is not None and (e.memory or 0) > memory_limit:
         return f"memory {(e.memory or 0) / GIB:.1f} GiB > {memory_limit / GIB:.1f} GiB"
-    if left is not None and e.seconds > left:
-        return f"est. {fmt_seconds(e.seconds)} > budget left {fmt_seconds(max(left, 0))}"
+    if left is not None and cost > left:
+        return f"est. {fmt_seconds(cost)} > budget left {fmt_seconds(max(left, 0))}"
     return ""
 
 

@@ -83,6 +83,10 @@ class Part:
     flop: float
     memory: int = 0
     steps: int = 0  # optimizer steps (a GPU's floor for small models: see GPU_STEP_S)
+    # runs this part trains that other cases read from the run cache (an extreme-overfitting
+    # study's group, Table 1's true-label run): named alike in every case that shares them, so a
+    # campaign that has run one of those cases counts them as paid for the next (campaign.py)
+    shared: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -276,7 +280,7 @@ def model_cost(name: str, in_shape: Sequence[int], num_classes: int = 10,
 def training(model: str, dataset: str, *, images: int | None = None, epochs: int, runs: int = 1,
              evals: int = 1, eval_images: int | None = None, batch: int = 128,
              in_shape: Sequence[int] | None = None, num_classes: int = 10,
-             label: str = "", **options: Any) -> Part:
+             label: str = "", shared: str = "", **options: Any) -> Part:
     """``runs`` trainings of ``model`` for ``epochs`` over ``images`` plus ``evals`` test passes."""
     shape, n_train, n_test = DATASETS[dataset]
     shape = tuple(in_shape or shape)
@@ -290,7 +294,7 @@ def training(model: str, dataset: str, *, images: int | None = None, epochs: int
             f"{epochs} epochs x {runs} run{'s' * (runs != 1)}")
     # runs of one group train side by side (fit_many: K models per launch), so the launch floor
     # counts one group's steps, not K times them
-    return Part(what, kind, flop, memory, steps=epochs * math.ceil(images / batch))
+    return Part(what, kind, flop, memory, steps=epochs * math.ceil(images / batch), shared=shared)
 
 
 def solver(what: str, flop: float, memory: float, dtype: str = "float64", steps: int = 0) -> Part:
@@ -483,13 +487,14 @@ def _rademacher(module: ModuleType, case: str | None, scale: str) -> Work:
 # Zhang et al., randomization tests (Tables 1, 4, Figure 1, Section 3) --------------------
 
 def _zhang_runs(module: ModuleType, scale: str, models: Sequence[str], runs: int, label: str,
-                epochs: int | None = None) -> list[Part]:
+                epochs: int | None = None, shared: bool = False) -> list[Part]:
     parts = []
     for model in models:
         b = module.budget(scale, model)
         parts.append(training(model, "cifar10", images=b.n_train, epochs=epochs or b.max_epochs,
                               runs=runs, evals=epochs or b.max_epochs, eval_images=b.n_test,
-                              in_shape=ZHANG_SHAPE, batch=b.batch_size, label=label))
+                              in_shape=ZHANG_SHAPE, batch=b.batch_size, label=label,
+                              shared=f"{label}: {model}" if shared else ""))
     return parts
 
 
@@ -507,7 +512,7 @@ def _table1_random(module: ModuleType, case: str | None, scale: str) -> Work:
 def _table1(module: ModuleType, case: str | None, scale: str) -> Work:
     """The true-label runs of Table 1 (shared by both claims through the run cache)."""
     return Work(tuple(_zhang_runs(module, scale, _zhang_models(module, case), 1,
-                                  "Table 1 true labels")), (UPPER,))
+                                  "Table 1 true labels", shared=True)), (UPPER,))
 
 
 @estimates("Z.T1.regularizers")
@@ -559,7 +564,8 @@ def _aug_random(module: ModuleType, case: str | None, scale: str) -> Work:
 @estimates("Z.S3.batchnorm")
 def _batchnorm(module: ModuleType, case: str | None, scale: str) -> Work:
     models = _pick(case, ("inception_small", "inception_small_nobn"))
-    return Work(tuple(_zhang_runs(module, scale, models, 1, "Table 1 true labels")), (UPPER,))
+    return Work(tuple(_zhang_runs(module, scale, models, 1, "Table 1 true labels", shared=True)),
+                (UPPER,))
 
 
 @estimates("Z.T2.imagenet")
@@ -586,7 +592,8 @@ def _study_parts(s: Any, pairs: Sequence[tuple[str, str]], label: str) -> list[P
         runs, epochs = dict(s.runs)[model], dict(s.epochs)[model]
         for group, images in (("normal", n), ("extreme", corrupted)):
             parts.append(training(model, dataset, images=images, epochs=epochs, runs=runs,
-                                  evals=epochs, eval_images=m, label=f"{label} {group}"))
+                                  evals=epochs, eval_images=m, label=f"{label} {group}",
+                                  shared=f"{label} {group}: {model}/{dataset}, R = {runs}"))
     return parts
 
 

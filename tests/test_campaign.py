@@ -196,3 +196,84 @@ def test_a_second_campaign_on_the_same_ledger_is_refused(project: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a campaign is running
         with pytest.raises(GenbenchError, match="another campaign is running"):
             run_campaign("full", ledger=ledger, device="cpu", rootdir=project, rates=RATES)
+
+
+SHARED = '''
+import pytest
+
+from genbench.plan import Part, Work
+
+
+def _study(own):  # 50 s of shared runs (at the tests' 1 GFLOP/s) + the case's own part
+    return lambda case, scale: Work((Part("the study", "float32", 50e9, shared="study S"),
+                                     Part("own", "float32", own)))
+
+
+# cold (20 s overhead each): first 71 s, alone 75 s, second 80 s; second after first: 30 s
+PLAN_WORK = {"T.S.first": _study(1e9), "T.S.second": _study(10e9),
+             "T.S.alone": lambda case, scale: Work((Part("alone", "float32", 55e9),))}
+
+
+@pytest.mark.claim("T.S.first", source="fake", statement="reads the shared study")
+def test_first(claim, scale, device):
+    claim.at_least("one", 1.0, 0.5)
+    claim.conclude()
+
+
+@pytest.mark.claim("T.S.second", source="fake", statement="reads the shared study too")
+def test_second(claim, scale, device):
+    claim.at_least("one", 1.0, 0.5)
+    claim.conclude()
+
+
+@pytest.mark.claim("T.S.alone", source="fake", statement="shares nothing")
+def test_alone(claim, scale, device):
+    claim.at_least("one", 1.0, 0.5)
+    claim.conclude()
+'''
+
+
+def _starts(ledger: Path) -> list[dict]:
+    return [json.loads(line) for line in journal_path(ledger).read_text().splitlines()
+            if json.loads(line)["event"] == "start"]
+
+
+def test_shared_runs_are_paid_once(project: Path, monkeypatch) -> None:
+    """Once a case that trains a study is recorded, another case of the same study costs only
+    its own part: it goes next (cheapest first by what is left) and fits a budget its cold
+    estimate would not; the children share one run cache, which the journal names."""
+    (project / "claims" / "test_shared.py").write_text(SHARED)
+    monkeypatch.setenv("GENBENCH_RUN_CACHE", str(project / "runs"))
+    ledger = project / "ledger.jsonl"
+    out = run_campaign("full", "T.S", ledger=ledger, device="cpu", rootdir=project, rates=RATES,
+                       budget=75.0)
+    assert [(o.node_id.split("::")[1], o.status) for o in out] == [
+        ("test_first[full]", "recorded"), ("test_second[full]", "recorded"),
+        ("test_alone[full]", "not run")]
+    first, second = _starts(ledger)
+    assert (first["estimate_s"], first["estimate_cold_s"]) == (71.0, 71.0)
+    assert (second["estimate_s"], second["estimate_cold_s"]) == (30.0, 80.0)
+    assert first["run_cache"] == second["run_cache"] == str(project / "runs")
+
+
+def test_a_resumed_campaign_knows_the_shared_runs_are_trained(project: Path, monkeypatch) -> None:
+    (project / "claims" / "test_shared.py").write_text(SHARED)
+    monkeypatch.setenv("GENBENCH_RUN_CACHE", str(project / "runs"))
+    ledger = project / "ledger.jsonl"
+    run_campaign("full", "T.S.first", ledger=ledger, device="cpu", rootdir=project, rates=RATES)
+    out = run_campaign("full", "T.S", ledger=ledger, device="cpu", rootdir=project, rates=RATES,
+                       budget=75.0)
+    assert [(o.node_id.split("::")[1], o.status) for o in out] == [
+        ("test_first[full]", "skipped"), ("test_second[full]", "recorded"),
+        ("test_alone[full]", "not run")]
+    assert _starts(ledger)[-1]["estimate_s"] == 30.0
+
+
+def test_campaign_run_cache_defaults_to_the_user_cache(monkeypatch, tmp_path: Path) -> None:
+    from genbench.campaign import run_cache_dir
+
+    monkeypatch.delenv("GENBENCH_RUN_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert run_cache_dir() == tmp_path / "genbench" / "runs"
+    monkeypatch.setenv("GENBENCH_RUN_CACHE", str(tmp_path / "mine"))
+    assert run_cache_dir() == tmp_path / "mine"
