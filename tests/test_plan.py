@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,16 +168,23 @@ def test_full_scale_mnist_kernel_is_costed_at_its_precision_and_fits_24_gib() ->
     assert len(checks) == 2 and any("raw" in w for w in checks) and any("Gabor" in w for w in checks)
 
 
-def test_runs_override_scales_the_extreme_study_cost(monkeypatch) -> None:
-    """`genbench plan --runs 20`: an extreme-overfitting study costs a tenth of the paper's R."""
+def test_runs_override_scales_the_extreme_study_cost() -> None:
+    """`genbench plan --runs 20`: an extreme-overfitting study costs a tenth of the paper's R.
+    In fresh processes, as the CLI and a campaign run it: the claim module reads R at import,
+    and this test session may already hold that module."""
     root = Path(__file__).resolve().parent.parent
-    select = "extreme_point and eo_mlp-mnist"
-    monkeypatch.delenv("GENBENCH_RUNS", raising=False)
-    (paper,) = plan.make_plan("full", rates=RATES, rootdir=root, keyword=select).cases
-    monkeypatch.setenv("GENBENCH_RUNS", "20")
-    (fewer,) = plan.make_plan("full", rates=RATES, rootdir=root, keyword=select).cases
-    assert fewer.flop == pytest.approx(paper.flop / 10, rel=1e-9)
-    assert "20 runs" in " ".join(part["what"] for part in fewer.parts)
+    env = {k: v for k, v in os.environ.items() if k != "GENBENCH_RUNS"}
+
+    def planned(*runs: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "genbench.cli", "plan", "--json", "-k",
+                              "extreme_point and eo_mlp-mnist", *runs], cwd=root, env=env,
+                             capture_output=True, text=True, check=True).stdout
+        (case,) = json.loads(out)["cases"]
+        return case
+
+    paper, fewer = planned(), planned("--runs", "20")
+    assert fewer["flop"] == pytest.approx(paper["flop"] / 10, rel=1e-9)
+    assert "20 runs" in " ".join(part["what"] for part in fewer["parts"])
 
 
 def test_cli_runs_is_full_scale_only_and_a_count(monkeypatch, capsys) -> None:
