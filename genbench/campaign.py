@@ -357,8 +357,7 @@ def still_to_pay(e: Estimate, paid: set[str]) -> float | None:
     this campaign already recorded; they come from the run cache)."""
     if e.seconds is None:
         return None
-    return e.seconds - sum(p["seconds"] for p in e.parts if p.get("shared") in paid and
-                           p.get("shared"))
+    return e.seconds - sum(p["seconds"] for p in e.parts if p.get("shared") in paid)
 
 
 def _why_not(e: Estimate, cost: float | None, left: float | None, memory_limit: int | None
