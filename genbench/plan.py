@@ -524,6 +524,9 @@ def _regularizers(module: ModuleType, case: str | None, scale: str) -> Work:
     models = _zhang_models(module, case)
     parts = [p for m in models for p in _zhang_runs(module, scale, [m], 1 if case else rows[m],
                                                     f"regularized row {case or 'all'}")]
+    # each row's gain is measured against its model's unregularized run: Table 1's true-label
+    # run, which Z.T1.true_labels and Z.S3.early_stopping share through the run cache
+    parts += _zhang_runs(module, scale, models, 1, "Table 1 true labels", shared=True)
     return Work(tuple(parts), (UPPER,))
 
 
@@ -534,16 +537,33 @@ def _input_randomization(module: ModuleType, case: str | None, scale: str) -> Wo
     return Work(tuple(_zhang_runs(module, scale, [model], corruptions, "Figure 1a")), (UPPER,))
 
 
-@estimates("Z.F1b.slowdown", "Z.F1c.test_error")
-def _sweep(module: ModuleType, case: str | None, scale: str) -> Work:
-    b = module.SWEEP[scale]
+def _sweep(module: ModuleType, case: str | None, scale: str, seeds: Sequence[int]) -> Work:
+    """Figure 1's label-noise sweep: per model and weight seed, one run per p in {0, 0.2, ...,
+    1} side by side, the test set evaluated once at the end (``eval_every`` = the epoch budget).
+    Each seed's sweep is a shared part: Figure 1c trains seed 0, Figure 1b reads it from the
+    run cache and adds its other seeds."""
     models = ["mlp_1x512"] if scale == "smoke" else _pick(case, ("mlp_1x512", "alexnet_small",
                                                                  "inception_small"))
     levels = 6  # p in {0, 0.2, ..., 1}
-    parts = [training(m, "cifar10", images=b.n_train, epochs=b.max_epochs, runs=levels,
-                      evals=b.max_epochs, eval_images=b.n_test, in_shape=ZHANG_SHAPE,
-                      label="label-noise sweep") for m in models]
+    parts = []
+    for m in models:
+        b = module.SWEEP[scale] if m.startswith("mlp") else module.budget(scale, m)
+        parts += [training(m, "cifar10", images=b.n_train, epochs=b.max_epochs, runs=levels,
+                           evals=1, eval_images=b.n_test, in_shape=ZHANG_SHAPE,
+                           batch=b.batch_size, label=f"label-noise sweep, weight seed {seed}",
+                           shared=f"label-noise sweep, weight seed {seed}: {m}")
+                  for seed in seeds]
     return Work(tuple(parts), (UPPER,))
+
+
+@estimates("Z.F1c.test_error")
+def _sweep_test_error(module: ModuleType, case: str | None, scale: str) -> Work:
+    return _sweep(module, case, scale, (module.SEED,))
+
+
+@estimates("Z.F1b.slowdown")
+def _sweep_slowdown(module: ModuleType, case: str | None, scale: str) -> Work:
+    return _sweep(module, case, scale, module.SWEEP_SEEDS)
 
 
 @estimates("Z.T4.wd_random")

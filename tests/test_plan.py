@@ -211,3 +211,31 @@ def test_critical_on_clean_costs_its_full_batch_descent() -> None:
     expected = (3 * 60_000 * 100 + 10_000) / (3 * 60_000 * 50 + 10_000 * 50)
     assert gd[0]["flop"] / normal[0]["flop"] == pytest.approx(expected)
     assert cost["E.S3.critical_on_clean"].flop > cost["E.S3.distance_from_init"].flop
+
+
+def _full_plan(keyword: str) -> dict[tuple[str, str | None], plan.Estimate]:
+    root = Path(__file__).resolve().parent.parent
+    p = plan.make_plan("full", rates=RATES, rootdir=root, keyword=keyword)
+    return {(e.claim, e.case): e for e in p.cases}
+
+
+def test_regularized_rows_cost_their_shared_unregularized_run() -> None:
+    """A Table 1 regularized row measures its gain against the model's true-label run: the plan
+    costs that run too, as the part Z.T1.true_labels shares, so a campaign pays it once."""
+    cost = _full_plan("mlp_3x512 and (regularizers or true_labels)")
+    row, base = cost[("Z.T1.regularizers", "mlp_3x512-wd")], cost[("Z.T1.true_labels", "mlp_3x512")]
+    shared = {part["shared"] for part in row.parts} - {""}
+    assert shared == {part["shared"] for part in base.parts} == {"Table 1 true labels: mlp_3x512"}
+    assert row.flop == pytest.approx(2 * base.flop)
+
+
+def test_figure1_sweeps_cost_each_weight_seed_once() -> None:
+    """Figure 1c trains the seed-0 sweep (6 noise levels side by side); Figure 1b reads it from
+    the run cache and trains the other SWEEP_SEEDS: shared parts, one per seed."""
+    cost = _full_plan("mlp_1x512 and (slowdown or test_error)")
+    c, b = cost[("Z.F1c.test_error", "mlp_1x512")], cost[("Z.F1b.slowdown", "mlp_1x512")]
+    c_keys = [part["shared"] for part in c.parts]
+    b_keys = [part["shared"] for part in b.parts]
+    assert c_keys == ["label-noise sweep, weight seed 0: mlp_1x512"]
+    assert b_keys[0] == c_keys[0] and len(b_keys) == len(set(b_keys)) == 2
+    assert b.flop == pytest.approx(2 * c.flop)
