@@ -128,6 +128,11 @@ def budget(scale: str, model: str) -> z.Budget:
     return BUDGETS[scale]["mlp" if model.startswith("mlp") else "conv"]
 
 
+def sweep_budget(scale: str, model: str) -> z.Budget:
+    """Figure 1's label-noise sweep: SWEEP for the MLP, the model's own budget for conv nets."""
+    return SWEEP[scale] if model.startswith("mlp") else budget(scale, model)
+
+
 def _source(scale: str) -> str:
     return "fixture" if scale == "smoke" else "full"
 
@@ -149,7 +154,7 @@ def true_run(scale: str, model: str, device, **config):
 
 
 def sweep(scale: str, model: str, seed: int, device):
-    b = SWEEP[scale] if model.startswith("mlp") else budget(scale, model)
+    b = sweep_budget(scale, model)
     cfg = z.fit_config(model, b, eval_every=b.max_epochs)
     return z.noise_sweep(model, z.data_spec(_source(scale), b), cfg, FIGURE1.noise_levels,
                          LABEL_SEED, device, weight_seed=seed)

@@ -547,7 +547,7 @@ def _sweep(module: ModuleType, case: str | None, scale: str, seeds: Sequence[int
     levels = 6  # p in {0, 0.2, ..., 1}
     parts = []
     for m in models:
-        b = module.SWEEP[scale] if m.startswith("mlp") else module.budget(scale, m)
+        b = module.sweep_budget(scale, m)
         parts += [training(m, "cifar10", images=b.n_train, epochs=b.max_epochs, runs=levels,
                            evals=1, eval_images=b.n_test, in_shape=ZHANG_SHAPE,
                            batch=b.batch_size, label=f"label-noise sweep, weight seed {seed}",

@@ -199,10 +199,8 @@ def test_cli_runs_is_full_scale_only_and_a_count(monkeypatch, capsys) -> None:
 def test_critical_on_clean_costs_its_full_batch_descent() -> None:
     """E.S3.critical_on_clean runs 100 full-batch GD steps from each of the R extreme points on
     top of the study it shares: at full scale that is twice the normal group's 50 epochs."""
-    root = Path(__file__).resolve().parent.parent
-    p = plan.make_plan("full", rates=RATES, rootdir=root,
-                       keyword="eo_mlp-mnist and (critical_on_clean or distance_from_init)")
-    cost = {e.claim: e for e in p.cases}
+    cost = {claim: e for (claim, _), e in
+            _full_plan("eo_mlp-mnist and (critical_on_clean or distance_from_init)").items()}
     gd = [part for part in cost["E.S3.critical_on_clean"].parts if "full-batch GD" in part["what"]]
     normal = [part for part in cost["E.S3.distance_from_init"].parts if "normal" in part["what"]]
     assert len(gd) == len(normal) == 1
