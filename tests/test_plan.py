@@ -88,12 +88,32 @@ def test_training_work_is_flop_per_image_x_images_x_epochs_x_3() -> None:
 def test_kernel_memory_and_the_largest_n_that_fits() -> None:
     part = plan.kernel_solve(60_000, 784, "MNIST", n_eval=10_000)
     data = 8 * (60_000 + 10_000) * 784
-    assert part.memory == kernel_solve_bytes(60_000, 784, 10, torch.float64) + data
+    assert part.memory == kernel_solve_bytes(60_000, 784, 10, torch.float64, copies_data=False) + data
     assert part.flop > 60_000**3 / 3
     n = plan.largest_kernel_n(6 * plan.GIB, 784)
     assert plan.BASE_MEMORY + plan.kernel_solve(n, 784, "", 10_000).memory <= 6 * plan.GIB
     assert plan.BASE_MEMORY + plan.kernel_solve(n + 1, 784, "", 10_000).memory > 6 * plan.GIB
     assert 20_000 < n < 30_000
+    # features stored in the solve's dtype are not copied: float32 features, float32 solve
+    narrow = plan.kernel_solve(50_000, 32_000, "", 1_000, "float32", features="float32")
+    wide = plan.kernel_solve(50_000, 32_000, "", 1_000, "float32")
+    assert wide.memory - narrow.memory == 4 * 50_000 * 32_000 + 4 * 51_000 * 32_000
+
+
+def test_cifar_kernel_rows_fit_in_20_gib_at_their_stated_n() -> None:
+    """Z.T3.kernel_cifar's full case: raw pixels in float64 at the largest round n that fits,
+    random-conv features in float32 at the paper's 50,000, all within 20 GiB (it was 43.6 GiB
+    with float64 features)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "claims" / "test_zhang_kernels.py"
+    spec = importlib.util.spec_from_file_location("zhang_kernels_settings", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    s = module.SETTINGS["full"]
+    assert s.cifar_ns[-1] <= plan.largest_kernel_n(20 * plan.GIB, 3072, 1_000)
+    case = _full_plan("kernel_cifar")[("Z.T3.kernel_cifar", None)]
+    assert case.memory <= 20 * plan.GIB and s.conv_ns[-1] == 50_000
 
 
 def test_case_ids_drop_the_scale() -> None:

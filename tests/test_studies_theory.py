@@ -176,6 +176,30 @@ def test_feature_spec_validates():
         study.FeatureSpec(DataSpec("mnist"), "sift")
     with pytest.raises(ConfigError, match="num_filters"):
         study.FeatureSpec(DataSpec("cifar10"), "random_conv")
+    with pytest.raises(ConfigError, match="FeatureSpec.dtype"):
+        study.FeatureSpec(DataSpec("mnist"), dtype="float16")
+
+
+@pytest.mark.parametrize("kind", ["raw", "random_conv"])
+def test_float32_features_hold_the_float64_values(kind):
+    """Random-conv features are computed and standardized in float32, so storing them in float32
+    loses nothing (the CIFAR-10 kernel rows rely on it); raw pixels are the float64 ones, rounded."""
+    data = DataSpec("cifar10", n_train=300)
+    specs = [study.FeatureSpec(data, kind, num_filters=4 * (kind == "random_conv"),
+                               num_patches=2_000, dtype=dtype) for dtype in ("float64", "float32")]
+    wide, narrow = study.features(specs[0]), study.features(specs[1])
+    for a, b in ((wide[0], narrow[0]), (wide[2], narrow[2])):
+        assert a.dtype == torch.float64 and b.dtype == torch.float32
+        assert torch.equal(a.float(), b)
+        if kind == "random_conv":
+            assert torch.equal(b.double(), a)
+    assert torch.equal(wide[1], narrow[1]) and torch.equal(wide[3], narrow[3])
+    if kind == "random_conv":  # the float64 reference solve reads float32 features unchanged
+        low = KernelPrecision("float32", jitter=1e-4)
+        exact = study.kernel_fit(specs[0], 200)
+        assert study.kernel_fit(specs[1], 200).norm == exact.norm
+        assert torch.equal(study.kernel_fit(specs[1], 200, precision=low).predictions,
+                           study.kernel_fit(specs[0], 200, precision=low).predictions)
 
 
 def test_two_class_dataset_and_rademacher_seed_count():
@@ -197,9 +221,10 @@ def test_full_scale_settings_construct(name):
     assert set(module.SETTINGS) == {"smoke", "full"}
     full = module.SETTINGS["full"]
     if name == "test_zhang_kernels":
-        assert full.mnist_ns[-1] == 60_000 and full.cifar_ns[-1] == 50_000 and full.source == "full"
-        study.FeatureSpec(DataSpec("cifar10", source="full"), "random_conv",
-                          num_filters=full.num_filters)
+        assert full.mnist_ns[-1] == 60_000 and full.conv_ns[-1] == 50_000 and full.source == "full"
+        # raw CIFAR-10 pixels stop at the largest round n whose float64 kernel fits in 20 GiB
+        assert full.cifar_ns[-1] == 48_000 and full.conv_check_n in full.conv_ns
+        assert module._spec(full, "cifar10", "random_conv").dtype == full.conv_dtype == "float32"
     if name == "test_zhang_rademacher":
         assert full.data.source == "full" and full.config.stop == "train_acc"
         assert math.isfinite(full.config.lr)
