@@ -301,6 +301,10 @@ def solver(what: str, flop: float, memory: float, dtype: str = "float64", steps:
     return Part(what, dtype, float(flop), int(memory), steps=steps)
 
 
+def _itemsize(dtype: str) -> int:
+    return 8 if dtype == "float64" else 4
+
+
 def kernel_solve(n: int, d: int, what: str, n_eval: int = 0, dtype: str = "float64",
                  k: int = 10, features: str = "float64", held: int = 0) -> Part:
     """Gaussian-kernel interpolation: Gram n^2 d, Cholesky n^3/3, solve 2 n^2 k, evaluation.
@@ -308,21 +312,19 @@ def kernel_solve(n: int, d: int, what: str, n_eval: int = 0, dtype: str = "float
     Memory: the solve (theory.kernel_solve_bytes: the data are copied only when ``features``,
     their stored dtype, differs from the solve's), the cached features themselves, and ``held``:
     other cached features alive at the same time (another kind's, in the same case)."""
-    item = 8 if dtype == "float64" else 4
     flop = 2 * n * n * d + n**3 / 3 + 2 * n * n * k + 2 * n * (n + n_eval) * d
     copy = n * d if features != dtype else 0
-    memory = (item * (n * n + copy + 2 * n * k + 256 * n)
-              + (8 if features == "float64" else 4) * (n + n_eval) * d + held)
+    memory = (_itemsize(dtype) * (n * n + copy + 2 * n * k + 256 * n)
+              + _itemsize(features) * (n + n_eval) * d + held)
     return solver(f"{what}: kernel interpolation n={n:,}, d={d:,}", flop, memory, dtype)
 
 
-def largest_kernel_n(memory: int, d: int, n_eval: int = 10_000, dtype: str = "float64",
-                     features: str = "float64") -> int:
+def largest_kernel_n(memory: int, d: int, n_eval: int = 10_000, dtype: str = "float64") -> int:
     """The largest n whose kernel solve (and process base) fits in ``memory`` bytes."""
     lo, hi = 1, 10**7
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if BASE_MEMORY + kernel_solve(mid, d, "", n_eval, dtype, features=features).memory <= memory:
+        if BASE_MEMORY + kernel_solve(mid, d, "", n_eval, dtype).memory <= memory:
             lo = mid
         else:
             hi = mid - 1
@@ -464,13 +466,12 @@ def _kernel_cifar(module: ModuleType, case: str | None, scale: str) -> Work:
     raw_held = 8 * (DATASETS["cifar10"][1] + n_test) * 3072
     extract = solver(f"random conv features: {s.num_filters:,} filters on {n_img:,} images",
                      2 * n_img * s.num_filters * 108 * 27 * 27,
-                     (8 if s.conv_dtype == "float64" else 4) * n_img * features + raw_held,
+                     _itemsize(s.conv_dtype) * n_img * features + raw_held,
                      "float32")
 
     def conv(n: int, what: str, dtype: str = s.conv_precision.dtype) -> Part:
         return kernel_solve(n, features, what, n_test, dtype, features=s.conv_dtype,
-                            held=raw_held + (4 if s.conv_dtype == "float32" else 8)
-                            * (n_img - n - n_test) * features)
+                            held=raw_held + _itemsize(s.conv_dtype) * (n_img - n - n_test) * features)
 
     parts = ([kernel_solve(n, 3072, "CIFAR-10 raw", n_test, held=raw_held - 8 * (n + n_test) * 3072)
               for n in s.cifar_ns] + [extract]

@@ -29,6 +29,7 @@ from genbench.data import ArrayDataset, preprocess
 from genbench.errors import ConfigError
 from genbench.experiment import DataSpec, Runs, raw_splits, train_runs
 from genbench.theory import (
+    KERNEL_DTYPES,
     DepthKNetwork,
     KernelPrecision,
     depth_k_network,
@@ -186,8 +187,8 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         if self.kind not in FEATURES:
             raise ConfigError(f"FeatureSpec.kind={self.kind!r}; allowed: {FEATURES}")
-        if self.dtype not in ("float32", "float64"):
-            raise ConfigError(f"FeatureSpec.dtype={self.dtype!r}; allowed: float32, float64")
+        if self.dtype not in KERNEL_DTYPES:
+            raise ConfigError(f"FeatureSpec.dtype={self.dtype!r}; allowed: {KERNEL_DTYPES}")
         if self.kind == "random_conv" and self.num_filters < 1:
             raise ConfigError("FeatureSpec.num_filters: random_conv needs >= 1 filter")
 

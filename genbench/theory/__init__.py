@@ -20,6 +20,7 @@ from genbench.theory.construction import (
 )
 from genbench.theory.features import GaborBank, RandomConvNet, fit_random_conv, gabor_features, random_conv_features
 from genbench.theory.kernels import (
+    KERNEL_DTYPES,
     KernelModel,
     KernelPrecision,
     KernelSolveError,
@@ -43,6 +44,7 @@ from genbench.theory.linear import (
 )
 
 __all__ = [
+    "KERNEL_DTYPES",
     "DepthKNetwork",
     "GDResult",
     "GaborBank",

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from genbench.errors import ConfigError, GenbenchError
 
 PREDICT_CHUNK_BYTES = 256 * 2**20  # one (chunk x n) slab of test kernel at a time
+KERNEL_DTYPES = ("float32", "float64")  # what kernel features are stored and solved in
 
 
 class MemoryBudgetError(GenbenchError):
@@ -108,8 +109,8 @@ class KernelPrecision:
     jitter: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("float32", "float64"):
-            raise ConfigError(f"KernelPrecision.dtype={self.dtype!r}; allowed: float32, float64")
+        if self.dtype not in KERNEL_DTYPES:
+            raise ConfigError(f"KernelPrecision.dtype={self.dtype!r}; allowed: {KERNEL_DTYPES}")
         if not 0.0 <= self.jitter < 1.0:
             raise ConfigError(f"KernelPrecision.jitter={self.jitter}: must be in [0, 1) (a "
                               "fraction of the kernel's unit diagonal)")
@@ -270,6 +271,7 @@ def kernel_norm(model: KernelModel) -> float:
 
 
 __all__ = [
+    "KERNEL_DTYPES",
     "KernelModel",
     "KernelPrecision",
     "KernelSolveError",
