@@ -242,6 +242,12 @@ def check_paths(device: torch.device, compile_too: bool) -> tuple[bool, str]:
                 tried.append(label)
                 if not all(torch.isfinite(torch.tensor(r.curves["train_loss"]))):
                     bad.append(label)
+        # BatchNorm under vmap is its own path (its CUDA backward refused bf16 input once)
+        runs = fit_many([conv_bn(0), conv_bn(1)], data, cfg.replace(precision=precision,
+                        compile="off"), strategy="vmap", progress=False)
+        tried.append(f"conv_bn x2 vmap/{precision}")
+        if not all(torch.isfinite(torch.tensor(r.curves["train_loss"])).all() for r in runs):
+            bad.append(tried[-1])
     cl = " (conv: channels_last)" if device.type == "cuda" else ""
     return not bad, (f"non-finite: {', '.join(bad)}" if bad
                      else f"finite losses on {len(tried)} paths{cl}")

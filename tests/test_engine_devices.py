@@ -23,6 +23,7 @@ from genbench.training.checkpoint import CheckpointError
 from genbench.training.config import lr_at
 from genbench.training.runtime import Runtime
 from genbench.training.sources import EVAL_BATCH, ResidentSource
+from genbench.training.trainee import StackedTrainee
 from tests.test_engine import Tensors, mlp, numbers, toy_data
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -244,6 +245,24 @@ def test_bf16_training_has_finite_losses_on_every_device(dev):
     assert all(torch.isfinite(torch.tensor(r.curves["train_loss"])))
 
 
+def test_bf16_batchnorm_models_train_under_vmap_on_every_device(dev):
+    """The case that failed on an H200 (eo_resnet x20, eager, bf16 autocast: BatchNorm's
+    backward under vmap refused bf16 input with fp32 running statistics)."""
+    runs = fit_many([bn_net(0), bn_net(1)], on(toy_data(128), dev),
+                    QUICK.replace(precision="bf16", compile="off"), strategy="vmap")
+    assert all(torch.isfinite(torch.tensor(r.curves["train_loss"])).all() for r in runs)
+
+
+def test_stacked_batchnorm_sees_fp32_input_under_bf16_autocast():
+    trainee = StackedTrainee([bn_net(0), bn_net(1)])
+    seen = []
+    trainee.base[1].register_forward_hook(lambda m, args, out: seen.append(
+        (args[0].dtype, out.dtype)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = trainee.forward(torch.randn(2, 4, 3, 8, 8))
+    assert seen == [(torch.float32, torch.float32)] and logits.shape == (2, 4, 10)
+
+
 # 7. determinism: cuDNN deterministic while training; bitwise on every device ---------------
 
 def test_fit_is_bitwise_deterministic_with_cudnn_deterministic(dev):
@@ -252,13 +271,15 @@ def test_fit_is_bitwise_deterministic_with_cudnn_deterministic(dev):
 
     def hook(module, *args) -> None:  # the flags seen by every training step
         if module.training and torch.is_grad_enabled():
-            seen.append((torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark))
+            seen.append((torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                         torch.backends.cudnn.allow_tf32,
+                         torch.backends.cuda.matmul.allow_tf32))
 
     model.register_forward_hook(hook)
     data = on(toy_data(128), dev)
     a = fit(model, data, QUICK.replace(keep_weights=True, augment=Augment(crop_padding=2)))
     b = fit(bn_net(0), data, QUICK.replace(keep_weights=True, augment=Augment(crop_padding=2)))
-    assert set(seen) == {(True, False)}
+    assert set(seen) == {(True, False, False, False)}  # deterministic, no autotune, no TF32
     assert numbers(a.curves) == numbers(b.curves)
     assert all(torch.equal(a.final_state[n], b.final_state[n]) for n in a.final_state)
 

@@ -127,19 +127,23 @@ class Runtime:
     def seeded(self, seed: int) -> Iterator[None]:
         """The run's context: the global generator (dropout draws from it) seeded without
         disturbing the caller's; cuDNN deterministic (no autotuned, nondeterministic kernel
-        choice); on the CPU denormal floats flushed to zero (small weights drift into the
+        choice) and without TF32 (PyTorch lets cuDNN convolutions round fp32 to TF32's 10-bit
+        mantissa by default: on an H200, vmap's grouped convolutions and K separate ones then
+        differed by 1e-3 relative in BatchNorm's running means; fp32 here means fp32, and the
+        fast path is bf16 autocast); on the CPU denormal floats flushed to zero (small weights drift into the
         denormal range, where x86 runs 10-15x slower: measured 13 vs 183 images/s on small
         Inception). Every switch is restored on the way out."""
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         flush = self.device.type == "cpu" and torch.set_flush_denormal(True)
-        cudnn = torch.backends.cudnn
-        saved = cudnn.deterministic, cudnn.benchmark
-        cudnn.deterministic, cudnn.benchmark = True, False
+        cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+        saved = cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32
+        cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = (
+            True, False, False, False)
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
                 yield
         finally:
-            cudnn.deterministic, cudnn.benchmark = saved
+            cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved
             if flush:
                 torch.set_flush_denormal(False)

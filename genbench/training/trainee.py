@@ -67,6 +67,12 @@ class SingleTrainee:
         return self.state()
 
 
+def _fp32_input(_: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """BatchNorm's input in fp32 when autocast made it bf16 or fp16 (see StackedTrainee)."""
+    x = args[0]
+    return (x.float(), *args[1:]) if x.dtype in (torch.bfloat16, torch.float16) else args
+
+
 class StackedTrainee:
     """K modules of one architecture as stacked tensors, run with vmap(functional_call).
 
@@ -75,6 +81,12 @@ class StackedTrainee:
     separate ones would. Dropout draws with ``randomness="different"`` from the global
     generator: different masks per model, not the masks of K separate runs (see
     ``engine.fit_many``).
+
+    BatchNorm runs in fp32 here under bf16 autocast (its input is cast up by a forward
+    pre-hook): vmap's batch rule for BatchNorm's backward on CUDA refuses a bf16 input with
+    fp32 running statistics ("Expected running_mean to have type BFloat16 but got Float",
+    eo_resnet x20 on an H200, torch 2.11), and fp32 statistics are what mixed precision keeps
+    anyway. The next layer's autocast casts the output back down.
 
     ``compile``: torch.compile the two vectorized calls (static shapes). Dynamo traces through
     vmap and functional_call, BatchNorm's in-place buffer updates included, so the compiled
@@ -86,6 +98,9 @@ class StackedTrainee:
         self.params = {n: p.detach().clone().requires_grad_(True) for n, p in params.items()}
         self.buffers = buffers
         self.base = copy.deepcopy(models[0]).to("meta")
+        for m in self.base.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.register_forward_pre_hook(_fp32_input)
 
         def call(p: State, b: State, x: torch.Tensor) -> torch.Tensor:
             return functional_call(self.base, (p, b), (x,))
