@@ -244,6 +244,8 @@ def _run_campaign(scale: str, keyword: str | None, root: Path, ledger: Path, jou
     plan = plan or make_plan(scale, keyword, memory_limit=memory_limit, claims=claims,
                              rootdir=root, rates=rates)
     kind = device or os.environ.get("GENBENCH_DEVICE") or "cpu"
+    if kind.startswith("cuda"):  # order, budget and journal estimates by the GPU column
+        plan = plan.on_gpu()
     prints = {e.node_id: fingerprint(e.module, e.scale, kind, root) for e in plan.cases}
     done = recorded(ledger, journal, prints)
     if retry_errors:

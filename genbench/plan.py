@@ -13,11 +13,11 @@ FLOP, then turns the work into time with rates measured on this machine a few se
 Rates (:func:`calibrate`): achieved FLOP/s of a float64 and a float32 matmul, and of a training
 step of a small MLP and a small conv net (FLOP counted the same way). A part of the work is
 timed with the rate of its kind, plus a fixed per-case overhead (pytest start, imports, data).
-The GPU column divides the same FLOP by a stated peak x a stated utilisation (defaults:
-H100 SXM, bf16 dense 989 TFLOP/s x 0.4 for training and float32; float64 67 TFLOP/s x 0.5),
-and never goes below an assumed 0.3 ms per training step (:data:`GPU_STEP_S`): the small models
-here are bound by kernel launches on a GPU, not by FLOP. Both are assumptions until a GPU run
-measures them; the campaign's records will.
+The GPU column is one GPU as measured on an NVIDIA H200 (:data:`GPU`): a training step costs a
+floor (kernel launches and the optimizer: the small models here are bound by them, not by FLOP)
+plus its FLOP at the rate achieved for its kind. The solvers' float32/float64 rates are still the
+spec sheet x 0.5 (no solver has run on a GPU). ``genbench run --device cuda`` campaigns order
+and budget by this column.
 
 Why a registry here (:data:`ESTIMATORS`, keyed by claim id) rather than a ``cost=`` argument on
 each claim: the claim files stay what they are (the papers' statements), and the estimators
@@ -32,6 +32,7 @@ extreme-overfitting studies) each show the full cost, and whichever runs first p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import math
@@ -51,14 +52,18 @@ BASE_MEMORY = int(0.8 * GIB)  # pytest + torch before any work (measured peak: 0
 # Iterative solvers take many tiny steps whose cost is Python and dispatch, not FLOP: 0.28 ms per
 # step measured (Z.S5.sgd_min_norm, 320,000 steps in 89.5 s on this shared CPU).
 CPU_STEP_S = 2.8e-4
-GPU_PEAK = 989e12  # H100 SXM, bf16 dense tensor cores (spec sheet)
-GPU_UTIL = 0.4  # -> ~400 TFLOP/s effective for training and float32 parts
-GPU_PEAK64 = 67e12  # H100 SXM, float64 tensor cores (spec sheet)
-GPU_UTIL64 = 0.5
-# A small model cannot fill a GPU: its step is bound by kernel launches, not FLOP. Assumed floor
-# (not measured): 0.3 ms per training step (~30 eager kernels x ~10 us), so a GPU estimate is
-# max(FLOP / (peak x utilisation), steps x GPU_STEP_S).
-GPU_STEP_S = 3e-4
+# One GPU: a part takes steps x step_s[kind] + FLOP / rate[kind]. Training (mlp, conv) measured on
+# an NVIDIA H200, torch 2.11, bf16 autocast, eager, batch 128 (docs/results/gpu-h200-2026-12-04):
+# mlp_1x512's step (9.3e8 FLOP) took 1.29 ms, the floor; beyond it conv ran at 12.5 TFLOP/s
+# (inception_small) to 18.2 (eo_cnn x20 under vmap), 5.6 (alexnet_small); MLPs at 4.6 (eo_mlp
+# x20). The compiled eo_cnn x20 step took 4.4 ms against 6.0 eager: compiled runs come in under
+# this. Solvers (float32 without TF32, float64 tensor cores): H100/H200 spec 67 TFLOP/s x 0.5 and
+# an assumed 0.3 ms per iteration, not yet measured.
+GPU: dict[str, Any] = {
+    "name": "NVIDIA H200 (measured 2026-12-04; solvers: spec x 0.5)",
+    "step_s": {"mlp": 1.3e-3, "conv": 1.3e-3, "float32": 3e-4, "float64": 3e-4},
+    "rate": {"mlp": 4.6e12, "conv": 15e12, "float32": 33.5e12, "float64": 33.5e12},
+}
 KINDS = ("float64", "float32", "mlp", "conv")
 
 # Sizes of the splits as they exist here (CIFAR-10's test split is partial: 1,000 of 10,000).
@@ -82,7 +87,7 @@ class Part:
     kind: str
     flop: float
     memory: int = 0
-    steps: int = 0  # optimizer steps (a GPU's floor for small models: see GPU_STEP_S)
+    steps: int = 0  # optimizer steps or solver iterations (a GPU's floor: see GPU)
     # runs this part trains that other cases read from the run cache (an extreme-overfitting
     # study's group, Table 1's true-label run): named alike in every case that shares them, so a
     # campaign that has run one of those cases counts them as paid for the next (campaign.py)
@@ -150,7 +155,7 @@ class Estimate:
     module: str
     flop: float | None
     seconds: float | None  # on this machine, per-case overhead included
-    gpu_seconds: float | None  # on one GPU at the stated peak x utilisation
+    gpu_seconds: float | None  # on one GPU (see GPU), per-case overhead included
     memory: int | None
     fits: bool
     why_not: str = ""
@@ -170,8 +175,17 @@ class Plan:
     rates: Rates
     budget_s: float | None
     memory_limit: int | None
-    gpu: dict[str, float]
+    gpu: dict[str, Any]
     cases: tuple[Estimate, ...] = field(default_factory=tuple)
+
+    def on_gpu(self) -> Plan:
+        """The plan as a campaign on one GPU sees it: each case's time is its GPU column (the
+        parts' too, for what a campaign has already paid), so cuda campaigns order, budget and
+        report their estimates by it rather than by the CPU's."""
+        cases = tuple(dataclasses.replace(
+            e, seconds=e.gpu_seconds,
+            parts=tuple({**p, "seconds": p["gpu_seconds"]} for p in e.parts)) for e in self.cases)
+        return dataclasses.replace(self, cases=cases)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -840,9 +854,14 @@ def collect(scale: str = "full", keyword: str | None = None, claims: str = "clai
 # ----------------------------------------------------------------------------- the plan
 
 
+def gpu_seconds(part: Part, gpu: dict[str, Any] = GPU) -> float:
+    """A part's time on one GPU: its steps at the floor plus its FLOP at the achieved rate."""
+    return part.steps * gpu["step_s"][part.kind] + part.flop / gpu["rate"][part.kind]
+
+
 def estimate_case(ref: CaseRef, module: ModuleType, rates: Rates, *,
                   budget_s: float | None = None, memory_limit: int | None = None,
-                  gpu_peak: float = GPU_PEAK, gpu_util: float = GPU_UTIL) -> Estimate:
+                  gpu: dict[str, Any] = GPU) -> Estimate:
     """One case's estimate; a case without a cost model (or whose model fails) says why."""
     fn = ESTIMATORS.get(ref.claim)
     declared = getattr(module, "PLAN_WORK", {}).get(ref.claim)  # a claim module's own cost
@@ -860,18 +879,17 @@ def estimate_case(ref: CaseRef, module: ModuleType, rates: Rates, *,
                         fits=False, why_not=f"cost model failed: {type(err).__name__}: {err}")
     seconds = CASE_OVERHEAD_S + sum(p.flop / rates.of(p.kind) + _cpu_steps(p) * CPU_STEP_S
                                     for p in work.parts)
-    gpu = sum(max(p.flop / ((GPU_PEAK64 * GPU_UTIL64) if p.kind == "float64"
-                            else (gpu_peak * gpu_util)), p.steps * GPU_STEP_S)
-              for p in work.parts)
+    on_gpu = CASE_OVERHEAD_S + sum(gpu_seconds(p, gpu) for p in work.parts)
     why = []
     if budget_s is not None and seconds > budget_s:
         why.append(f"time {fmt_seconds(seconds)} > budget {fmt_seconds(budget_s)}")
     if memory_limit is not None and work.memory > memory_limit:
         why.append(f"memory {work.memory / GIB:.1f} GiB > {memory_limit / GIB:.1f} GiB")
-    return Estimate(**common, flop=work.flop, seconds=seconds, gpu_seconds=gpu,
+    return Estimate(**common, flop=work.flop, seconds=seconds, gpu_seconds=on_gpu,
                     memory=work.memory, fits=not why, why_not="; ".join(why),
-                    parts=tuple({**asdict(p), "seconds": p.flop / rates.of(p.kind)}
-                                for p in work.parts), notes=work.notes)
+                    parts=tuple({**asdict(p), "seconds": p.flop / rates.of(p.kind),
+                                 "gpu_seconds": gpu_seconds(p, gpu)} for p in work.parts),
+                    notes=work.notes)
 
 
 def _cpu_steps(part: Part) -> int:
@@ -883,15 +901,14 @@ def _cpu_steps(part: Part) -> int:
 def make_plan(scale: str = "full", keyword: str | None = None, *, budget_s: float | None = None,
               memory_limit: int | None = None, rates: Rates | None = None,
               claims: str = "claims", rootdir: str | Path | None = None,
-              gpu_peak: float = GPU_PEAK, gpu_util: float = GPU_UTIL) -> Plan:
+              gpu: dict[str, Any] = GPU) -> Plan:
     """Collect the selected cases, calibrate (unless ``rates`` is given), estimate each case."""
     cases = collect(scale, keyword, claims, rootdir)
     rates = rates or calibrate()
     found = tuple(estimate_case(ref, module, rates, budget_s=budget_s, memory_limit=memory_limit,
-                                gpu_peak=gpu_peak, gpu_util=gpu_util) for ref, module in cases)
+                                gpu=gpu) for ref, module in cases)
     return Plan(scale=scale, rates=rates, budget_s=budget_s, memory_limit=memory_limit,
-                gpu={"peak": gpu_peak, "utilisation": gpu_util, "peak_float64": GPU_PEAK64,
-                     "utilisation_float64": GPU_UTIL64}, cases=found)
+                gpu=gpu, cases=found)
 
 
 # ----------------------------------------------------------------------------- parsing, output
@@ -937,10 +954,11 @@ def table(plan: Plan) -> str:
              f"({r.threads} threads, {r.seconds:.1f} s): matmul float64 {r.float64 / 1e9:.1f}, "
              f"float32 {r.float32 / 1e9:.1f}, MLP step {r.mlp / 1e9:.1f}, conv step "
              f"{r.conv / 1e9:.1f} GFLOP/s",
-             f"GPU column: {plan.gpu['peak'] / 1e12:.0f} TFLOP/s x {plan.gpu['utilisation']:.2f} "
-             f"(float64: {plan.gpu['peak_float64'] / 1e12:.0f} x "
-             f"{plan.gpu['utilisation_float64']:.2f}), at least {GPU_STEP_S * 1e3:.1f} ms per "
-             f"training step; per-case overhead {CASE_OVERHEAD_S:.0f} s here", ""]
+             f"GPU column: {plan.gpu['name']}: {plan.gpu['step_s']['conv'] * 1e3:.1f} ms per "
+             f"training step + FLOP at conv {plan.gpu['rate']['conv'] / 1e12:.1f}, MLP "
+             f"{plan.gpu['rate']['mlp'] / 1e12:.1f}, solvers "
+             f"{plan.gpu['rate']['float64'] / 1e12:.1f} TFLOP/s; per-case overhead "
+             f"{CASE_OVERHEAD_S:.0f} s on both", ""]
     header = f"{'case':<58} {'FLOP':>9} {'here':>9} {'1 GPU':>9} {'memory':>9}  fits"
     lines += [header, "-" * len(header)]
     order = sorted(plan.cases, key=lambda e: (e.seconds is None, e.seconds or 0))

@@ -186,6 +186,18 @@ def test_budget_and_memory_keep_cases_out(project: Path, monkeypatch) -> None:
     assert all("memory" in o.detail for o in out if o.status == "not run")
 
 
+def test_a_cuda_campaign_estimates_by_the_gpu_column(project: Path) -> None:
+    from genbench import plan
+
+    out = run_campaign("full", ledger=project / "ledger.jsonl", device="cuda", rootdir=project,
+                       rates=RATES, dry_run=True)
+    gpu = {o.node_id.split("::")[-1]: o.estimate for o in out}
+    rate = plan.GPU["rate"]["float32"]
+    assert gpu == pytest.approx({"test_a[x1-full]": plan.CASE_OVERHEAD_S + 1e9 / rate,
+                                 "test_a[x2-full]": plan.CASE_OVERHEAD_S + 2e9 / rate,
+                                 "test_slow[full]": plan.CASE_OVERHEAD_S + 5e9 / rate})
+
+
 def test_a_second_campaign_on_the_same_ledger_is_refused(project: Path) -> None:
     import fcntl
 

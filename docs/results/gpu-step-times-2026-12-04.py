@@ -1,7 +1,7 @@
 """Seconds per training step of the engine, per model of the papers, on the device it runs on.
 
 Why: `genbench plan`'s GPU column assumes a utilisation (0.4 of bf16 peak) and a floor of
-0.3 ms per step (genbench.plan.GPU_STEP_S); neither had been measured. This times the engine
+0.3 ms per step (then genbench.plan.GPU_STEP_S); neither had been measured. This times the engine
 itself (fit / fit_many, precision "auto": bf16 autocast on CUDA) in eager mode (torch.compile
 off: its minutes of compiling do not fit a 15-minute lease; the campaign's compiled runs give
 the compiled times) on synthetic data of each case's shape, at the papers' batch 128: Zhang's models alone (K = 1,
