@@ -265,6 +265,7 @@ def _run_campaign(scale: str, keyword: str | None, root: Path, ledger: Path, jou
          f"{ledger}, journal {journal.name}; run cache {env['GENBENCH_RUN_CACHE']} (runs shared "
          f"by several cases train once)")
     paid = paid_by_recorded(journal, plan, done, prints, env["GENBENCH_RUN_CACHE"])
+    paid |= paid_outside(ledger, journal, plan, env["GENBENCH_RUN_CACHE"], kind, root)
     start, total = time.monotonic(), len(pending)
     for i in range(1, total + 1):
         # cheapest first by what is left to pay: a case whose shared runs an earlier case of
@@ -290,7 +291,8 @@ def _run_campaign(scale: str, keyword: str | None, root: Path, ledger: Path, jou
         _append(journal, {"event": "start", "node_id": e.node_id, "claim": e.claim, "case": e.case,
                           "scale": e.scale, "fingerprint": prints[e.node_id], "started": _now(),
                           "estimate_s": cost, "estimate_cold_s": e.seconds,
-                          "estimate_memory": e.memory, "run_cache": env["GENBENCH_RUN_CACHE"]})
+                          "estimate_memory": e.memory, "run_cache": env["GENBENCH_RUN_CACHE"],
+                          "shared": sorted({p["shared"] for p in e.parts if p.get("shared")})})
         status, wall, peak = run_case(case_command(e.node_id, e.scale, ledger, extra), env,
                                       left, root)
         record = recorded(ledger, journal, {e.node_id: prints[e.node_id]}).get(e.node_id)
@@ -352,6 +354,22 @@ def paid_by_recorded(journal: Path, plan: Plan, done: dict[str, Any], prints: di
                 and entry.get("fingerprint") == prints.get(node)):
             paid |= {p["shared"] for p in parts.get(node, ()) if p.get("shared")}
     return paid
+
+
+def paid_outside(ledger: Path, journal: Path, plan: Plan, run_cache: str, kind: str,
+                 root: Path) -> set[str]:
+    """Shared runs trained into this run cache by recorded cases *outside* this campaign's
+    selection (``-k "F1b"`` after a campaign that ran Figure 1c): their journal ``start`` lines
+    name the runs, and they count when the case is recorded under its current fingerprint."""
+    inside = {e.node_id for e in plan.cases}
+    entries = [e for e in _read_jsonl(journal) if e.get("event") == "start"
+               and e.get("node_id") not in inside and e.get("run_cache") == run_cache
+               and e.get("shared")]
+    prints = {e["node_id"]: fingerprint(e["node_id"].split("::")[0], e.get("scale", "full"),
+                                        kind, root) for e in entries}
+    done = recorded(ledger, journal, prints)
+    return {name for e in entries if e["node_id"] in done
+            and e.get("fingerprint") == prints[e["node_id"]] for name in e["shared"]}
 
 
 def still_to_pay(e: Estimate, paid: set[str]) -> float | None:

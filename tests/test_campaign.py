@@ -281,6 +281,24 @@ def test_a_resumed_campaign_knows_the_shared_runs_are_trained(project: Path, mon
     assert _starts(ledger)[-1]["estimate_s"] == 30.0
 
 
+def test_runs_paid_by_a_case_outside_the_selection_count(project: Path, monkeypatch) -> None:
+    """Figure 1c then ``-k F1b``: the second campaign selects only the case that reads the
+    shared runs, and still knows they are trained (the first case's journal line names them)."""
+    (project / "claims" / "test_shared.py").write_text(SHARED)
+    monkeypatch.setenv("GENBENCH_RUN_CACHE", str(project / "runs"))
+    ledger = project / "ledger.jsonl"
+    run_campaign("full", "T.S.first", ledger=ledger, device="cpu", rootdir=project, rates=RATES)
+    assert _starts(ledger)[-1]["shared"] == ["study S"]
+    out = run_campaign("full", "T.S.second", ledger=ledger, device="cpu", rootdir=project,
+                       rates=RATES, budget=75.0)
+    assert [o.status for o in out] == ["recorded"]
+    assert _starts(ledger)[-1]["estimate_s"] == 30.0
+    monkeypatch.setenv("GENBENCH_RUN_CACHE", str(project / "other-runs"))  # not this cache
+    out = run_campaign("full", "T.S.second", ledger=project / "l2.jsonl", device="cpu",
+                       rootdir=project, rates=RATES, dry_run=True)
+    assert out[0].estimate == 80.0
+
+
 def test_campaign_run_cache_defaults_to_the_user_cache(monkeypatch, tmp_path: Path) -> None:
     from genbench.campaign import run_cache_dir
 
