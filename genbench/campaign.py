@@ -14,7 +14,8 @@
    the plan's ``Part.shared``) train once: the children share one disk run cache
    (:func:`run_cache_dir`), and once a case that trains them is recorded, the other cases are
    estimated (and ordered, and held to the budget) by what is left to pay, as is a resumed
-   campaign whose recorded cases used the same run cache (the journal names it).
+   campaign whose recorded cases used the same run cache (the journal names it), and a
+   narrower one (``-k``) after a campaign that trained the runs for a case it does not select.
 
 The key of a record is (claim id, case, scale, fingerprint). The fingerprint
 (:func:`fingerprint`) is a sha256 over the source of every ``.py`` file of the genbench package,
@@ -264,8 +265,8 @@ def _run_campaign(scale: str, keyword: str | None, root: Path, ledger: Path, jou
          f"{len(pending)} to go (est. {fmt_seconds(sum(e.seconds or 0 for e in pending))}); ledger "
          f"{ledger}, journal {journal.name}; run cache {env['GENBENCH_RUN_CACHE']} (runs shared "
          f"by several cases train once)")
-    paid = paid_by_recorded(journal, plan, done, prints, env["GENBENCH_RUN_CACHE"])
-    paid |= paid_outside(ledger, journal, plan, env["GENBENCH_RUN_CACHE"], kind, root)
+    paid = paid_by_recorded(ledger, journal, plan, done, prints, env["GENBENCH_RUN_CACHE"],
+                            kind, root)
     start, total = time.monotonic(), len(pending)
     for i in range(1, total + 1):
         # cheapest first by what is left to pay: a case whose shared runs an earlier case of
@@ -342,34 +343,28 @@ def run_cache_dir() -> Path:
     return Path(cache) / "genbench" / "runs"
 
 
-def paid_by_recorded(journal: Path, plan: Plan, done: dict[str, Any], prints: dict[str, str],
-                     run_cache: str) -> set[str]:
-    """Shared runs that cases already recorded for this code trained into this same run cache
-    (a resumed campaign does not count them again)."""
+def paid_by_recorded(ledger: Path, journal: Path, plan: Plan, done: dict[str, Any],
+                     prints: dict[str, str], run_cache: str, kind: str, root: Path) -> set[str]:
+    """Shared runs that recorded cases trained into this same run cache, so that neither a
+    resumed campaign nor a narrower one (``-k "F1b"`` after one that ran Figure 1c) counts them
+    again: this campaign's cases recorded for this code (their shared parts from the plan), and
+    cases outside its selection whose journal ``start`` line names its shared runs, recorded
+    under their current fingerprint."""
     parts = {e.node_id: e.parts for e in plan.cases}
+    starts = [e for e in _read_jsonl(journal)
+              if e.get("event") == "start" and e.get("run_cache") == run_cache]
+    outside = {e["node_id"]: fingerprint(e["node_id"].split("::")[0], e.get("scale", "full"),
+                                         kind, root)
+               for e in starts if e["node_id"] not in parts and e.get("shared")}
+    done = {**done, **recorded(ledger, journal, outside)}
+    current = {**prints, **outside}
     paid: set[str] = set()
-    for entry in _read_jsonl(journal):
-        node = entry.get("node_id")
-        if (entry.get("event") == "start" and node in done and entry.get("run_cache") == run_cache
-                and entry.get("fingerprint") == prints.get(node)):
+    for e in starts:
+        node = e["node_id"]
+        if node in done and e.get("fingerprint") == current.get(node):
+            paid |= set(e.get("shared") or ())
             paid |= {p["shared"] for p in parts.get(node, ()) if p.get("shared")}
     return paid
-
-
-def paid_outside(ledger: Path, journal: Path, plan: Plan, run_cache: str, kind: str,
-                 root: Path) -> set[str]:
-    """Shared runs trained into this run cache by recorded cases *outside* this campaign's
-    selection (``-k "F1b"`` after a campaign that ran Figure 1c): their journal ``start`` lines
-    name the runs, and they count when the case is recorded under its current fingerprint."""
-    inside = {e.node_id for e in plan.cases}
-    entries = [e for e in _read_jsonl(journal) if e.get("event") == "start"
-               and e.get("node_id") not in inside and e.get("run_cache") == run_cache
-               and e.get("shared")]
-    prints = {e["node_id"]: fingerprint(e["node_id"].split("::")[0], e.get("scale", "full"),
-                                        kind, root) for e in entries}
-    done = recorded(ledger, journal, prints)
-    return {name for e in entries if e["node_id"] in done
-            and e.get("fingerprint") == prints[e["node_id"]] for name in e["shared"]}
 
 
 def still_to_pay(e: Estimate, paid: set[str]) -> float | None:
