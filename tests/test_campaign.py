@@ -293,7 +293,8 @@ def test_runs_paid_by_a_case_outside_the_selection_count(project: Path, monkeypa
                        rates=RATES, budget=75.0)
     assert [o.status for o in out] == ["recorded"]
     assert _starts(ledger)[-1]["estimate_s"] == 30.0
-    monkeypatch.setenv("GENBENCH_RUN_CACHE", str(project / "other-runs"))  # not this cache
+    # another run cache holds none of those runs: the same selection is estimated cold
+    monkeypatch.setenv("GENBENCH_RUN_CACHE", str(project / "other-runs"))
     out = run_campaign("full", "T.S.second", ledger=project / "l2.jsonl", device="cpu",
                        rootdir=project, rates=RATES, dry_run=True)
     assert out[0].estimate == 80.0

@@ -130,9 +130,9 @@ class Runtime:
         choice) and without TF32 (PyTorch lets cuDNN convolutions round fp32 to TF32's 10-bit
         mantissa by default; on an H200, fp32 vmap and K separate fits differed by 2e-3
         relative in BatchNorm's running means, TF32 rounding the likely cause: fp32 here means
-        fp32, and the fast path is bf16 autocast); on the CPU denormal floats flushed to zero (small weights drift into the
-        denormal range, where x86 runs 10-15x slower: measured 13 vs 183 images/s on small
-        Inception). Every switch is restored on the way out."""
+        fp32, and the fast path is bf16 autocast); on the CPU denormal floats flushed to zero
+        (small weights drift into the denormal range, where x86 runs 10-15x slower: measured
+        13 vs 183 images/s on small Inception). Every switch is restored on the way out."""
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         flush = self.device.type == "cpu" and torch.set_flush_denormal(True)
         cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
