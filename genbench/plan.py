@@ -52,18 +52,6 @@ BASE_MEMORY = int(0.8 * GIB)  # pytest + torch before any work (measured peak: 0
 # Iterative solvers take many tiny steps whose cost is Python and dispatch, not FLOP: 0.28 ms per
 # step measured (Z.S5.sgd_min_norm, 320,000 steps in 89.5 s on this shared CPU).
 CPU_STEP_S = 2.8e-4
-# One GPU: a part takes steps x step_s[kind] + FLOP / rate[kind]. Training (mlp, conv) measured on
-# an NVIDIA H200, torch 2.11, bf16 autocast, eager, batch 128 (docs/results/gpu-h200-2026-12-04):
-# mlp_1x512's step (9.3e8 FLOP) took 1.29 ms, the floor; beyond it conv ran at 12.5 TFLOP/s
-# (inception_small) to 18.2 (eo_cnn x20 under vmap), 5.6 (alexnet_small); MLPs at 4.6 (eo_mlp
-# x20). The compiled eo_cnn x20 step took 4.4 ms against 6.0 eager: compiled runs come in under
-# this. Solvers (float32 without TF32, float64 tensor cores): H100/H200 spec 67 TFLOP/s x 0.5 and
-# an assumed 0.3 ms per iteration, not yet measured.
-GPU: dict[str, Any] = {
-    "name": "NVIDIA H200 (measured 2026-12-04; solvers: spec x 0.5)",
-    "step_s": {"mlp": 1.3e-3, "conv": 1.3e-3, "float32": 3e-4, "float64": 3e-4},
-    "rate": {"mlp": 4.6e12, "conv": 15e12, "float32": 33.5e12, "float64": 33.5e12},
-}
 KINDS = ("float64", "float32", "mlp", "conv")
 
 # Sizes of the splits as they exist here (CIFAR-10's test split is partial: 1,000 of 10,000).
@@ -96,6 +84,35 @@ class Part:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"Part.kind={self.kind!r}; allowed: {KINDS}")
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    """One GPU's cost model: a part takes ``steps x step_s[kind] + FLOP / rate[kind]`` seconds.
+
+    A frozen record of one measurement (the numbers below), so a plan carries the model it was
+    computed under and a test can pass another one."""
+
+    name: str
+    step_s: dict[str, float]  # seconds per training step / solver iteration, by part kind
+    rate: dict[str, float]  # achieved FLOP/s beyond the per-step floor, by part kind
+
+    def seconds(self, part: Part) -> float:
+        """A part's time on this GPU: its steps at the floor plus its FLOP at the rate."""
+        return part.steps * self.step_s[part.kind] + part.flop / self.rate[part.kind]
+
+
+# Training (mlp, conv) measured on an NVIDIA H200, torch 2.11, bf16 autocast, eager, batch 128
+# (docs/results/gpu-h200-2026-12-04): mlp_1x512's step (9.3e8 FLOP) took 1.29 ms, the floor;
+# beyond it conv ran at 12.5 TFLOP/s (inception_small) to 18.2 (eo_cnn x20 under vmap), 5.6
+# (alexnet_small); MLPs at 4.6 (eo_mlp x20). The compiled eo_cnn x20 step took 4.4 ms against
+# 6.0 eager: compiled runs come in under this. Solvers (float32 without TF32, float64 tensor
+# cores): H100/H200 spec 67 TFLOP/s x 0.5 and an assumed 0.3 ms per iteration, not yet measured.
+GPU = GpuModel(
+    name="NVIDIA H200 (measured 2026-12-04; solvers: spec x 0.5)",
+    step_s={"mlp": 1.3e-3, "conv": 1.3e-3, "float32": 3e-4, "float64": 3e-4},
+    rate={"mlp": 4.6e12, "conv": 15e12, "float32": 33.5e12, "float64": 33.5e12},
+)
 
 
 @dataclass(frozen=True)
@@ -175,7 +192,7 @@ class Plan:
     rates: Rates
     budget_s: float | None
     memory_limit: int | None
-    gpu: dict[str, Any]
+    gpu: GpuModel
     cases: tuple[Estimate, ...] = field(default_factory=tuple)
 
     def on_gpu(self) -> Plan:
@@ -196,7 +213,8 @@ class Plan:
         data = json.loads(text)
         cases = tuple(Estimate(**{**c, "parts": tuple(c["parts"]), "notes": tuple(c["notes"])})
                       for c in data.pop("cases"))
-        return cls(**{**data, "rates": Rates(**data["rates"]), "cases": cases})
+        return cls(**{**data, "rates": Rates(**data["rates"]), "gpu": GpuModel(**data["gpu"]),
+                      "cases": cases})
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -854,14 +872,9 @@ def collect(scale: str = "full", keyword: str | None = None, claims: str = "clai
 # ----------------------------------------------------------------------------- the plan
 
 
-def gpu_seconds(part: Part, gpu: dict[str, Any] = GPU) -> float:
-    """A part's time on one GPU: its steps at the floor plus its FLOP at the achieved rate."""
-    return part.steps * gpu["step_s"][part.kind] + part.flop / gpu["rate"][part.kind]
-
-
 def estimate_case(ref: CaseRef, module: ModuleType, rates: Rates, *,
                   budget_s: float | None = None, memory_limit: int | None = None,
-                  gpu: dict[str, Any] = GPU) -> Estimate:
+                  gpu: GpuModel = GPU) -> Estimate:
     """One case's estimate; a case without a cost model (or whose model fails) says why."""
     fn = ESTIMATORS.get(ref.claim)
     declared = getattr(module, "PLAN_WORK", {}).get(ref.claim)  # a claim module's own cost
@@ -879,7 +892,7 @@ def estimate_case(ref: CaseRef, module: ModuleType, rates: Rates, *,
                         fits=False, why_not=f"cost model failed: {type(err).__name__}: {err}")
     seconds = CASE_OVERHEAD_S + sum(p.flop / rates.of(p.kind) + _cpu_steps(p) * CPU_STEP_S
                                     for p in work.parts)
-    on_gpu = CASE_OVERHEAD_S + sum(gpu_seconds(p, gpu) for p in work.parts)
+    on_gpu = CASE_OVERHEAD_S + sum(gpu.seconds(p) for p in work.parts)
     why = []
     if budget_s is not None and seconds > budget_s:
         why.append(f"time {fmt_seconds(seconds)} > budget {fmt_seconds(budget_s)}")
@@ -888,7 +901,7 @@ def estimate_case(ref: CaseRef, module: ModuleType, rates: Rates, *,
     return Estimate(**common, flop=work.flop, seconds=seconds, gpu_seconds=on_gpu,
                     memory=work.memory, fits=not why, why_not="; ".join(why),
                     parts=tuple({**asdict(p), "seconds": p.flop / rates.of(p.kind),
-                                 "gpu_seconds": gpu_seconds(p, gpu)} for p in work.parts),
+                                 "gpu_seconds": gpu.seconds(p)} for p in work.parts),
                     notes=work.notes)
 
 
@@ -901,7 +914,7 @@ def _cpu_steps(part: Part) -> int:
 def make_plan(scale: str = "full", keyword: str | None = None, *, budget_s: float | None = None,
               memory_limit: int | None = None, rates: Rates | None = None,
               claims: str = "claims", rootdir: str | Path | None = None,
-              gpu: dict[str, Any] = GPU) -> Plan:
+              gpu: GpuModel = GPU) -> Plan:
     """Collect the selected cases, calibrate (unless ``rates`` is given), estimate each case."""
     cases = collect(scale, keyword, claims, rootdir)
     rates = rates or calibrate()
@@ -954,10 +967,10 @@ def table(plan: Plan) -> str:
              f"({r.threads} threads, {r.seconds:.1f} s): matmul float64 {r.float64 / 1e9:.1f}, "
              f"float32 {r.float32 / 1e9:.1f}, MLP step {r.mlp / 1e9:.1f}, conv step "
              f"{r.conv / 1e9:.1f} GFLOP/s",
-             f"GPU column: {plan.gpu['name']}: {plan.gpu['step_s']['conv'] * 1e3:.1f} ms per "
-             f"training step + FLOP at conv {plan.gpu['rate']['conv'] / 1e12:.1f}, MLP "
-             f"{plan.gpu['rate']['mlp'] / 1e12:.1f}, solvers "
-             f"{plan.gpu['rate']['float64'] / 1e12:.1f} TFLOP/s; per-case overhead "
+             f"GPU column: {plan.gpu.name}: {plan.gpu.step_s['conv'] * 1e3:.1f} ms per "
+             f"training step + FLOP at conv {plan.gpu.rate['conv'] / 1e12:.1f}, MLP "
+             f"{plan.gpu.rate['mlp'] / 1e12:.1f}, solvers "
+             f"{plan.gpu.rate['float64'] / 1e12:.1f} TFLOP/s; per-case overhead "
              f"{CASE_OVERHEAD_S:.0f} s on both", ""]
     header = f"{'case':<58} {'FLOP':>9} {'here':>9} {'1 GPU':>9} {'memory':>9}  fits"
     lines += [header, "-" * len(header)]

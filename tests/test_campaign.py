@@ -192,7 +192,7 @@ def test_a_cuda_campaign_estimates_by_the_gpu_column(project: Path) -> None:
     out = run_campaign("full", ledger=project / "ledger.jsonl", device="cuda", rootdir=project,
                        rates=RATES, dry_run=True)
     gpu = {o.node_id.split("::")[-1]: o.estimate for o in out}
-    rate = plan.GPU["rate"]["float32"]
+    rate = plan.GPU.rate["float32"]
     assert gpu == pytest.approx({"test_a[x1-full]": plan.CASE_OVERHEAD_S + 1e9 / rate,
                                  "test_a[x2-full]": plan.CASE_OVERHEAD_S + 2e9 / rate,
                                  "test_slow[full]": plan.CASE_OVERHEAD_S + 5e9 / rate})

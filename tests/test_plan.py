@@ -126,15 +126,15 @@ def test_plan_of_a_project_orders_costs_and_applies_limits(project: Path) -> Non
     cheap = by_case["T.P.cheap", None]
     assert cheap.seconds == pytest.approx(plan.CASE_OVERHEAD_S + 1e10 / 1e10)
     assert cheap.gpu_seconds == pytest.approx(plan.CASE_OVERHEAD_S
-                                              + 1e10 / plan.GPU["rate"]["float64"])
+                                              + 1e10 / plan.GPU.rate["float64"])
     assert cheap.fits and cheap.memory == plan.BASE_MEMORY + 2**20
     narrow, wide = by_case["T.P.big", "narrow"], by_case["T.P.big", "wide"]
     assert narrow.seconds == pytest.approx(plan.CASE_OVERHEAD_S + 1000)
     assert not narrow.fits and "memory" in narrow.why_not and "time" in narrow.why_not
-    assert wide.gpu_seconds == pytest.approx(plan.CASE_OVERHEAD_S + 5e13 / plan.GPU["rate"]["conv"])
+    assert wide.gpu_seconds == pytest.approx(plan.CASE_OVERHEAD_S + 5e13 / plan.GPU.rate["conv"])
     on_gpu = {(e.claim, e.case): e for e in p.on_gpu().cases}  # what a cuda campaign reads
     assert on_gpu["T.P.big", "wide"].seconds == wide.gpu_seconds
-    assert on_gpu["T.P.big", "wide"].parts[0]["seconds"] == 5e13 / plan.GPU["rate"]["conv"]
+    assert on_gpu["T.P.big", "wide"].parts[0]["seconds"] == 5e13 / plan.GPU.rate["conv"]
     assert "no cost model" in by_case["T.P.unknown", None].why_not
 
     text = plan.table(p)
