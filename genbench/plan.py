@@ -657,7 +657,10 @@ def _imagenet(module: ModuleType, case: str | None, scale: str) -> Work:
 
 # The extreme-overfitting studies (R normal + R Algorithm-1 runs per model/dataset) --------
 
-def _study_parts(s: Any, pairs: Sequence[tuple[str, str]], label: str) -> list[Part]:
+def _study_parts(s: Any, pairs: Sequence[tuple[str, str]], label: str,
+                 groups: Sequence[str] = ("normal", "extreme")) -> list[Part]:
+    """The study's groups a case trains: both for the analyses that compare them, only
+    ``extreme`` for the cases that read the corrupted-set runs alone (``eo.extreme_runs``)."""
     parts = []
     for model, dataset in pairs:
         _, n_train, n_test = DATASETS[dataset]
@@ -666,6 +669,8 @@ def _study_parts(s: Any, pairs: Sequence[tuple[str, str]], label: str) -> list[P
         corrupted = n + (n // m + 1) * m
         runs, epochs = dict(s.runs)[model], dict(s.epochs)[model]
         for group, images in (("normal", n), ("extreme", corrupted)):
+            if group not in groups:
+                continue
             parts.append(training(model, dataset, images=images, epochs=epochs, runs=runs,
                                   evals=epochs, eval_images=m, label=f"{label} {group}",
                                   shared=f"{label} {group}: {model}/{dataset}, R = {runs}"))
@@ -692,7 +697,7 @@ def _extreme(module: ModuleType, case: str | None, scale: str) -> Work:
     pairs = _pairs(module, case, scale, "extreme_pairs")
     if case and "-" not in case:  # resnet_faster[dataset]: the MLP and the ResNet studies
         pairs = [(m, d) for m, d in pairs if m in ("eo_mlp", "eo_resnet")]
-    return Work(tuple(_study_parts(s, pairs, "study")))
+    return Work(tuple(_study_parts(s, pairs, "study", groups=("extreme",))))
 
 
 @estimates("E.S3.distance_from_init")
@@ -720,7 +725,7 @@ def _extreme_critical(module: ModuleType, case: str | None, scale: str) -> Work:
 def _extreme_l2(module: ModuleType, case: str | None, scale: str) -> Work:
     s = module.SETTINGS[scale]
     return Work(tuple(_study_parts(s, _pairs(module, case, scale, "analysis_pairs"),
-                                   "study with weight decay")))
+                                   "study with weight decay", groups=("extreme",))))
 
 
 @estimates("E.S3.sgd_escapes")
