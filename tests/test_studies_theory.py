@@ -155,6 +155,7 @@ def test_kernel_fit_on_fixture_interpolates_and_is_cached():
     fit = study.kernel_fit(spec, 300)
     assert fit.train_error == 0.0 and 0 < fit.test_error < 0.3 and fit.norm > 0
     assert study.kernel_fit(spec, 300) is fit
+    assert study.kernel_fit(spec, 300, 0, "cpu", study.EXACT) is fit  # one entry, however called
     with pytest.raises(ConfigError, match="n="):
         study.kernel_fit(spec, 10**6)
 
