@@ -329,6 +329,24 @@ def _finite(xs: Sequence[Any], ys: Sequence[Any] | None = None) -> tuple[list, l
     return [p[0] for p in pairs], [p[1] for p in pairs], len(xs) - len(pairs)
 
 
+HIST_MAX_BINS = 200  # a figure 6.8 inches wide shows no more bars than this
+
+
+def hist_edges(groups: Sequence[Sequence[float]]) -> Any:
+    """Shared bin edges, as narrow as the tightest group needs (about sqrt(n) bins across its
+    own range, at least 5): bins spread over the whole range put groups that lie far apart, as
+    the extreme and normal runs' distances from init do, into one bar each."""
+    import numpy as np
+
+    values = np.concatenate([np.asarray(g, dtype=float) for g in groups])
+    lo, hi = float(values.min()), float(values.max())
+    widths = [float(np.ptp(g)) / max(5, int(np.sqrt(len(g)))) for g in groups if np.ptp(g) > 0]
+    if hi == lo or not widths:
+        return np.histogram_bin_edges(values, bins=10)
+    bins = min(HIST_MAX_BINS, max(10, math.ceil((hi - lo) / min(widths))))
+    return np.linspace(lo, hi, bins + 1)
+
+
 def draw_figure(record: ClaimRecord, spec: dict[str, Any], out: Path,
                 used: set[str] | None = None) -> tuple[Path, str]:
     """Draw one figure spec (see :func:`genbench.ledger.figure_spec`) to a PNG in ``out``;
@@ -350,7 +368,7 @@ def draw_figure(record: ClaimRecord, spec: dict[str, Any], out: Path,
         dropped = sum(c[2] for c in clean.values())
         values = [v for c in clean.values() for v in c[0]]
         if values:
-            edges = np.histogram_bin_edges(values, bins=min(50, max(10, int(np.sqrt(len(values))))))
+            edges = hist_edges([kept for kept, _, _ in clean.values() if kept])
             for label, (kept, _, _) in clean.items():
                 if kept:
                     ax.hist(kept, bins=edges, alpha=0.55, label=label)

@@ -197,3 +197,16 @@ def test_run_executes_the_claims_and_writes_the_report(tmp_path, monkeypatch, ca
     (record_,) = lg.read_ledger(tmp_path / "results" / "ledger.jsonl")
     assert (record_.id, record_.scale, record_.verdict) == ("T.T1.tiny", "smoke", "pass")
     assert "T.T1.tiny" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_histogram_bins_resolve_each_group_when_the_groups_lie_far_apart():
+    from genbench.report import HIST_MAX_BINS, hist_edges
+
+    rng = np.random.default_rng(0)
+    normal, extreme = rng.normal(116, 3, 20), rng.normal(215, 4, 20)
+    edges = hist_edges([normal, extreme])
+    for group in (normal, extreme):
+        assert np.count_nonzero(np.histogram(group, edges)[0]) >= 3  # its spread shows
+    assert len(edges) - 1 <= HIST_MAX_BINS
+    assert len(hist_edges([[1.0, 1.0], [1.0]])) == 11  # no spread anywhere: ten bins
+    assert len(hist_edges([[0.0], [1e9, 1e9 + 1]])) - 1 == HIST_MAX_BINS  # capped
