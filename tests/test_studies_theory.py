@@ -229,3 +229,20 @@ def test_full_scale_settings_construct(name):
     if name == "test_zhang_rademacher":
         assert full.data.source == "full" and full.config.stop == "train_acc"
         assert math.isfinite(full.config.lr)
+
+
+def test_kernel_fit_builds_each_kernel_row_once_per_use(monkeypatch):
+    """The Gram matrix, K alpha on the training points (error and norm alike) and the test
+    kernel: 2 n + m rows, not 3 n + m (the norm's own rebuild cost as much as the Gram)."""
+    from genbench.theory import kernels
+
+    rows, build = [], kernels.gaussian_kernel
+
+    def counted(A, *args, **kwargs):
+        rows.append(len(A))
+        return build(A, *args, **kwargs)
+
+    monkeypatch.setattr(kernels, "gaussian_kernel", counted)
+    spec = study.FeatureSpec(DataSpec("mnist"), seed=7)  # not cached by another test
+    fit = study.kernel_fit(spec, 200)
+    assert sum(rows) == 2 * 200 + fit.n_test and fit.train_error == 0.0 and fit.norm > 0

@@ -76,6 +76,7 @@ def test_kept_squared_norms_give_the_same_kernel_and_model():
     recomputed = type(model)(model.centers, model.alpha, model.bandwidth, model.reg, 8)
     assert torch.equal(model.predict(B), recomputed.predict(B))
     assert kernel_norm(model) == kernel_norm(recomputed)
+    assert kernel_norm(model, model.predict(model.centers)) == kernel_norm(model)  # same bits
 
 
 def test_singular_kernel_is_reported_not_jittered():

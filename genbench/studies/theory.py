@@ -229,9 +229,12 @@ class KernelFit:
     predictions: Tensor | None = field(default=None, repr=False, compare=False)
 
 
-def _error(model, X: Tensor, y: Tensor) -> tuple[float, int]:
-    wrong = int((model.classify(X) != y.to(model.alpha.device)).sum())
-    return wrong / len(y), wrong
+def _train_fit(model, X: Tensor, y: Tensor) -> tuple[float, float]:
+    """Training error and norm from one K alpha over the training points (the kernel rebuilt
+    once: the norm's alpha^T K alpha reads the same scores the error does)."""
+    scores = model.predict(X)
+    wrong = int((scores.argmax(dim=1) != y.to(scores.device)).sum())
+    return wrong / len(y), kernel_norm(model, scores)
 
 
 EXACT = KernelPrecision()
@@ -258,10 +261,10 @@ def _kernel_fit(spec: FeatureSpec, n: int, reg: float, device: str,
     model = kernel_interpolate(Xtr[:n], ytr[:n], reg=reg, num_classes=10, device=device,
                                dtype=precision.torch_dtype, jitter=precision.jitter)
     seconds = time.perf_counter() - start
-    train_err, _ = _error(model, Xtr[:n], ytr[:n])
+    train_err, norm = _train_fit(model, Xtr[:n], ytr[:n])
     predictions = model.classify(Xte).cpu()
     wrong = int((predictions != yte.cpu()).sum())
-    return KernelFit(n, reg, train_err, wrong / len(yte), wrong, len(yte), kernel_norm(model),
+    return KernelFit(n, reg, train_err, wrong / len(yte), wrong, len(yte), norm,
                      model.bandwidth, seconds, precision, predictions)
 
 
@@ -306,7 +309,7 @@ def fit_labels(X: Tensor, y: Tensor, device: str = "cpu", precision: KernelPreci
     """Interpolate labels y on X; (training error, RKHS norm) of the solution."""
     model = kernel_interpolate(X, y, num_classes=10, device=device, dtype=precision.torch_dtype,
                                jitter=precision.jitter)
-    return _error(model, X, y)[0], kernel_norm(model)
+    return _train_fit(model, X, y)
 
 
 @dataclass(frozen=True)

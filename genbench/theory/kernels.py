@@ -258,15 +258,23 @@ def kernel_interpolate(
                        chunk_size=chunk_size, jitter=jitter, sq_norms=sq)
 
 
-def kernel_norm(model: KernelModel) -> float:
-    """sqrt(trace(alpha^T K alpha)), K rebuilt chunk by chunk (no n x n memory)."""
+def kernel_norm(model: KernelModel, train_scores: Tensor | None = None) -> float:
+    """sqrt(trace(alpha^T K alpha)), K alpha a chunk of rows at a time (no n x n memory).
+
+    ``train_scores``: ``model.predict(model.centers)``, which is K alpha, when the caller has
+    it (a training error needs it): then no kernel is rebuilt here. Otherwise K is rebuilt,
+    2 n^2 d FLOP, as much as the solve's own Gram matrix (13 minutes at n = 50,000 and
+    d = 32,000 on 2 cores). Both ways give the same bits: the same chunks, summed in order."""
     C, alpha = model.centers, model.alpha
     chunk = model.chunk_size or _default_chunk(C.shape[0], C.element_size())
-    sq = model.center_norms()
+    sq = model.center_norms() if train_scores is None else None
     total = torch.zeros((), dtype=alpha.dtype, device=alpha.device)
     for s in range(0, C.shape[0], chunk):
-        Kc = gaussian_kernel(C[s : s + chunk], C, model.bandwidth, chunk, sq_b=sq)
-        total += (alpha[s : s + chunk] * (Kc @ alpha)).sum()
+        if train_scores is None:
+            scores = gaussian_kernel(C[s : s + chunk], C, model.bandwidth, chunk, sq_b=sq) @ alpha
+        else:
+            scores = train_scores[s : s + chunk].to(alpha)
+        total += (alpha[s : s + chunk] * scores).sum()
     return float(total.sqrt())
 
 
