@@ -366,9 +366,9 @@ def draw_figure(record: ClaimRecord, spec: dict[str, Any], out: Path,
     if kind == "hist":
         clean = {label: _finite(list(data["values"])) for label, data in series.items()}
         dropped = sum(c[2] for c in clean.values())
-        values = [v for c in clean.values() for v in c[0]]
-        if values:
-            edges = hist_edges([kept for kept, _, _ in clean.values() if kept])
+        groups = [kept for kept, _, _ in clean.values() if kept]
+        if groups:
+            edges = hist_edges(groups)
             for label, (kept, _, _) in clean.items():
                 if kept:
                     ax.hist(kept, bins=edges, alpha=0.55, label=label)
